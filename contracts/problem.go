@@ -1,0 +1,182 @@
+package contracts
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// Code is a stable, machine-readable refusal code. Codes never change
+// meaning once published: integrations branch on them.
+type Code string
+
+// Refusal codes. The table below (problemTable) is the single source of
+// truth for their HTTP status and their French and English titles; the docs
+// are generated from it.
+const (
+	CodeBadRequest         Code = "bad_request"
+	CodeUnsupportedMedia   Code = "unsupported_media_type"
+	CodePayloadTooLarge    Code = "payload_too_large"
+	CodeMalformedJWS       Code = "malformed_jws"
+	CodeAlgNotAllowed      Code = "alg_not_allowed"
+	CodeAlgKeyMismatch     Code = "alg_key_mismatch"
+	CodeHeaderNotAllowed   Code = "header_not_allowed"
+	CodeTypInvalid         Code = "typ_invalid"
+	CodeUnknownKey         Code = "unknown_key"
+	CodeKeyRevoked         Code = "key_revoked"
+	CodeSignatureInvalid   Code = "signature_invalid"
+	CodeMalformedEnvelope  Code = "malformed_envelope"
+	CodeUnknownField       Code = "unknown_field"
+	CodeDuplicateKey       Code = "duplicate_key"
+	CodeInvalidEnvelope    Code = "invalid_envelope"
+	CodeUnsupportedVersion Code = "unsupported_version"
+	CodeUnknownKind        Code = "unknown_kind"
+	CodeSenderMismatch     Code = "sender_mismatch"
+	CodeUnknownSender      Code = "unknown_sender"
+	CodeUnknownRecipient   Code = "unknown_recipient"
+	CodeBodyNotEncrypted   Code = "body_not_encrypted"
+	CodeBodyInvalid        Code = "body_invalid"
+	CodeDuplicateID        Code = "duplicate_id"
+	CodeUnknownTransfer    Code = "unknown_transfer"
+	CodeNotParty           Code = "not_party"
+	CodeInvalidTransition  Code = "invalid_transition"
+	CodeReceiptMismatch    Code = "receipt_mismatch"
+	CodeUnauthenticated    Code = "unauthenticated"
+	CodeTokenInvalid       Code = "token_invalid"
+	CodeTokenExpired       Code = "token_expired"
+	CodeTokenReplayed      Code = "token_replayed"
+	CodeForbidden          Code = "forbidden"
+	CodeNotFound           Code = "not_found"
+	CodeMethodNotAllowed   Code = "method_not_allowed"
+	CodeAgencyInvalid      Code = "agency_invalid"
+	CodeAgencyExists       Code = "agency_exists"
+	CodeUnavailable        Code = "unavailable"
+	CodeInternal           Code = "internal_error"
+)
+
+// problemSpec is one row of the refusal table.
+type problemSpec struct {
+	Status int
+	FR, EN string
+}
+
+var problemTable = map[Code]problemSpec{
+	CodeBadRequest:         {http.StatusBadRequest, "Requête invalide.", "Bad request."},
+	CodeUnsupportedMedia:   {http.StatusUnsupportedMediaType, "Type de contenu non pris en charge : envoyez application/jose.", "Unsupported content type: send application/jose."},
+	CodePayloadTooLarge:    {http.StatusRequestEntityTooLarge, "Message trop volumineux.", "Message too large."},
+	CodeMalformedJWS:       {http.StatusBadRequest, "Le message n'est pas une signature JWS compacte valide.", "The message is not a valid compact JWS."},
+	CodeAlgNotAllowed:      {http.StatusBadRequest, "Algorithme de signature non autorisé.", "Signature algorithm not allowed."},
+	CodeAlgKeyMismatch:     {http.StatusBadRequest, "L'algorithme annoncé ne correspond pas à la clé enregistrée.", "The announced algorithm does not match the registered key."},
+	CodeHeaderNotAllowed:   {http.StatusBadRequest, "En-tête JOSE non autorisé.", "JOSE header not allowed."},
+	CodeTypInvalid:         {http.StatusBadRequest, "Type de message (typ) invalide.", "Invalid message type (typ)."},
+	CodeUnknownKey:         {http.StatusBadRequest, "Clé de signature inconnue.", "Unknown signing key."},
+	CodeKeyRevoked:         {http.StatusBadRequest, "Clé de signature révoquée.", "Signing key revoked."},
+	CodeSignatureInvalid:   {http.StatusBadRequest, "Signature invalide : le message a été modifié ou mal signé.", "Invalid signature: the message was altered or wrongly signed."},
+	CodeMalformedEnvelope:  {http.StatusBadRequest, "L'enveloppe n'est pas un JSON valide.", "The envelope is not valid JSON."},
+	CodeUnknownField:       {http.StatusBadRequest, "L'enveloppe contient un champ inconnu.", "The envelope contains an unknown field."},
+	CodeDuplicateKey:       {http.StatusBadRequest, "L'enveloppe contient un champ en double.", "The envelope contains a duplicate field."},
+	CodeInvalidEnvelope:    {http.StatusUnprocessableEntity, "L'enveloppe ne respecte pas le protocole.", "The envelope does not follow the protocol."},
+	CodeUnsupportedVersion: {http.StatusBadRequest, "Version du protocole non prise en charge.", "Unsupported protocol version."},
+	CodeUnknownKind:        {http.StatusBadRequest, "Type de message inconnu.", "Unknown message kind."},
+	CodeSenderMismatch:     {http.StatusForbidden, "Le signataire n'est pas l'expéditeur déclaré.", "The signer is not the declared sender."},
+	CodeUnknownSender:      {http.StatusForbidden, "Service expéditeur non enregistré.", "Sending agency not registered."},
+	CodeUnknownRecipient:   {http.StatusUnprocessableEntity, "Service destinataire non enregistré.", "Recipient agency not registered."},
+	CodeBodyNotEncrypted:   {http.StatusUnprocessableEntity, "Le contenu doit être chiffré pour le destinataire.", "The body must be encrypted for the recipient."},
+	CodeBodyInvalid:        {http.StatusUnprocessableEntity, "Le contenu du message est invalide.", "The message body is invalid."},
+	CodeDuplicateID:        {http.StatusConflict, "Cet identifiant de message a déjà été utilisé pour un autre message.", "This message id was already used for a different message."},
+	CodeUnknownTransfer:    {http.StatusUnprocessableEntity, "Transfert inconnu.", "Unknown transfer."},
+	CodeNotParty:           {http.StatusForbidden, "Ce service ne participe pas à ce transfert.", "This agency is not a party to this transfer."},
+	CodeInvalidTransition:  {http.StatusConflict, "Ce message n'est pas permis à cette étape du transfert.", "This message is not allowed at this stage of the transfer."},
+	CodeReceiptMismatch:    {http.StatusUnprocessableEntity, "L'accusé de réception ne correspond pas au message reçu.", "The receipt does not match the message received."},
+	CodeUnauthenticated:    {http.StatusUnauthorized, "Authentification requise.", "Authentication required."},
+	CodeTokenInvalid:       {http.StatusUnauthorized, "Jeton d'accès invalide.", "Invalid access token."},
+	CodeTokenExpired:       {http.StatusUnauthorized, "Jeton d'accès expiré.", "Access token expired."},
+	CodeTokenReplayed:      {http.StatusUnauthorized, "Jeton d'accès déjà utilisé.", "Access token already used."},
+	CodeForbidden:          {http.StatusForbidden, "Accès refusé.", "Access denied."},
+	CodeNotFound:           {http.StatusNotFound, "Ressource introuvable.", "Resource not found."},
+	CodeMethodNotAllowed:   {http.StatusMethodNotAllowed, "Méthode non autorisée.", "Method not allowed."},
+	CodeAgencyInvalid:      {http.StatusUnprocessableEntity, "Enregistrement de service invalide.", "Invalid agency registration."},
+	CodeAgencyExists:       {http.StatusConflict, "Ce service est déjà enregistré.", "This agency is already registered."},
+	CodeUnavailable:        {http.StatusServiceUnavailable, "Service momentanément indisponible, réessayez.", "Service temporarily unavailable, retry."},
+	CodeInternal:           {http.StatusInternalServerError, "Erreur interne.", "Internal error."},
+}
+
+// Codes lists every known code, sorted, for docs and tests.
+func Codes() []Code {
+	out := make([]Code, 0, len(problemTable))
+	for c := range problemTable {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Status is the HTTP status of a code.
+func (c Code) Status() int {
+	if s, ok := problemTable[c]; ok {
+		return s.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// Title is the human text of a code in lang ("fr" or "en"); French is the
+// default, as it is the network's working language.
+func (c Code) Title(lang string) string {
+	s, ok := problemTable[c]
+	if !ok {
+		s = problemTable[CodeInternal]
+	}
+	if strings.HasPrefix(strings.ToLower(lang), "en") {
+		return s.EN
+	}
+	return s.FR
+}
+
+// Problem is a refusal: a stable code plus a detail safe to show and log.
+// Detail must never contain personal data: it names fields, headers, kinds
+// and ids only.
+type Problem struct {
+	Code   Code
+	Detail string
+	// Fields lists the offending envelope fields (JSON paths), when known.
+	Fields []string
+	// Extra carries machine-readable members added to problem+json
+	// (e.g. "state" and "allowed" for invalid_transition).
+	Extra map[string]any
+	Err   error
+}
+
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return string(p.Code)
+	}
+	return string(p.Code) + ": " + p.Detail
+}
+
+func (p *Problem) Unwrap() error { return p.Err }
+
+// Refuse builds a Problem with a formatted detail.
+func Refuse(code Code, format string, args ...any) *Problem {
+	return &Problem{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// AsProblem extracts the Problem from err, or wraps an unknown error as an
+// internal error (whose detail is deliberately empty: internal errors may
+// carry anything).
+func AsProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	return &Problem{Code: CodeInternal, Err: err}
+}
+
+// CodeOf returns the code of err, or "" when err is nil.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	return AsProblem(err).Code
+}
