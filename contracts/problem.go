@@ -54,6 +54,15 @@ const (
 	CodeAgencyExists       Code = "agency_exists"
 	CodeUnavailable        Code = "unavailable"
 	CodeInternal           Code = "internal_error"
+
+	// Audit verification failures (hub/audit): reported by the offline
+	// verifier and the checkpoint watcher.
+	CodeAuditCheckpointInvalid Code = "audit_checkpoint_invalid"
+	CodeAuditInclusionFailed   Code = "audit_inclusion_failed"
+	CodeAuditConsistencyFailed Code = "audit_consistency_failed"
+	CodeAuditFork              Code = "audit_fork"
+	CodeAuditShrunk            Code = "audit_shrunk"
+	CodeAuditBundleInvalid     Code = "audit_bundle_invalid"
 )
 
 // problemSpec is one row of the refusal table.
@@ -101,6 +110,13 @@ var problemTable = map[Code]problemSpec{
 	CodeAgencyExists:       {http.StatusConflict, "Ce service est déjà enregistré.", "This agency is already registered."},
 	CodeUnavailable:        {http.StatusServiceUnavailable, "Service momentanément indisponible, réessayez.", "Service temporarily unavailable, retry."},
 	CodeInternal:           {http.StatusInternalServerError, "Erreur interne.", "Internal error."},
+
+	CodeAuditCheckpointInvalid: {http.StatusUnprocessableEntity, "Point de contrôle du journal d'audit invalide : signature ou format incorrect.", "Invalid audit log checkpoint: bad signature or format."},
+	CodeAuditInclusionFailed:   {http.StatusUnprocessableEntity, "L'événement n'est pas prouvé inclus dans le journal d'audit signé.", "The event is not proven to be included in the signed audit log."},
+	CodeAuditConsistencyFailed: {http.StatusUnprocessableEntity, "Le journal d'audit n'est pas prouvé être la suite du précédent point de contrôle.", "The audit log is not proven to extend the previous checkpoint."},
+	CodeAuditFork:              {http.StatusConflict, "Journal d'audit divergent : deux points de contrôle signés de même taille ont des racines différentes.", "Forked audit log: two signed checkpoints of the same size have different roots."},
+	CodeAuditShrunk:            {http.StatusConflict, "Journal d'audit raccourci : le point de contrôle est plus petit que le précédent.", "Shrunk audit log: the checkpoint is smaller than the previous one."},
+	CodeAuditBundleInvalid:     {http.StatusUnprocessableEntity, "Dossier d'audit invalide.", "Invalid audit bundle."},
 }
 
 // Codes lists every known code, sorted, for docs and tests.

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/relais-hub/relais/adapters/httpapi"
+	"github.com/relais-hub/relais/adapters/sqlstore"
+	"github.com/relais-hub/relais/contracts/seal"
+	"github.com/relais-hub/relais/hub"
+)
+
+// hubOptions configure a hub process.
+type hubOptions struct {
+	Listen string
+	Data   string
+	HubID  string
+	Logger *slog.Logger
+}
+
+// runningHub is a started hub and its HTTP server.
+type runningHub struct {
+	URL        string
+	AdminToken string
+	Hub        *hub.Hub
+	close      func()
+}
+
+func (r *runningHub) Close() { r.close() }
+
+func serveCmd() *cobra.Command {
+	opts := hubOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hub (embedded SQLite store and in-process transport by default)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			rh, err := startHub(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			defer rh.Close()
+			opts.Logger.Info("hub ready", "url", rh.URL, "hub_id", opts.HubID, "data", opts.Data)
+			<-cmd.Context().Done()
+			opts.Logger.Info("shutting down")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Listen, "listen", envOr("RELAIS_LISTEN", "127.0.0.1:8470"), "address to listen on (RELAIS_LISTEN)")
+	cmd.Flags().StringVar(&opts.Data, "data", envOr("RELAIS_DATA", "relais-data"), "data directory (RELAIS_DATA)")
+	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
+	return cmd
+}
+
+// startHub opens the store, loads or creates the hub's secrets, starts the
+// hub and its HTTP server, and returns once it listens.
+func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	key, err := loadOrCreateHubKey(filepath.Join(o.Data, "hub.jwk"))
+	if err != nil {
+		return nil, err
+	}
+	caseKey, err := loadOrCreateSecret(filepath.Join(o.Data, "case.key"), 32)
+	if err != nil {
+		return nil, err
+	}
+	adminToken := os.Getenv("RELAIS_ADMIN_TOKEN")
+	if adminToken == "" {
+		tok, err := loadOrCreateSecret(filepath.Join(o.Data, "admin.token"), 32)
+		if err != nil {
+			return nil, err
+		}
+		adminToken = string(tok)
+	}
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.Data, "relais.db"))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Logger: o.Logger, Metrics: hub.NewMetrics(reg)})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := h.Run(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
+		Ready: func() error { return store.DB().PingContext(ctx) }})
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		h.Close()
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second, // inbox long-polls last up to 60 s
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Logger.Error("http server", "err", err)
+		}
+	}()
+	return &runningHub{
+		URL:        "http://" + ln.Addr().String(),
+		AdminToken: adminToken,
+		Hub:        h,
+		close: func() {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+			_ = h.Close()
+			_ = store.Close()
+		},
+	}, nil
+}
+
+func loadOrCreateHubKey(path string) (jwk.Key, error) {
+	k, err := seal.ReadKeyFile(path)
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("hub key: %w", err)
+	}
+	k, err = seal.GenerateSigningKey(seal.NewKID("hub#sig"))
+	if err != nil {
+		return nil, err
+	}
+	if err := seal.WriteKeyFile(path, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// loadOrCreateSecret reads a secret file, or creates it with n random bytes
+// (hex) and mode 0600.
+func loadOrCreateSecret(path string, n int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if st, _ := os.Stat(path); st != nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s is readable by other users: chmod 600 it", path)
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	raw := make([]byte, n)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := []byte(hex.EncodeToString(raw))
+	if err := os.WriteFile(path, append(secret, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}

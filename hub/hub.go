@@ -1,0 +1,226 @@
+package hub
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// DeliveriesTopic is the transport topic the outbox relay publishes to. It
+// carries message ids only, never bodies or case data.
+const DeliveriesTopic = "relais.deliveries"
+
+// Policy decides whether a verified, validated message may cross. The hub
+// calls it inside the accepting transaction; a refusal is a
+// *contracts.Problem. The default allows everything the protocol allows.
+type Policy interface {
+	Decide(ctx context.Context, m Intake) error
+}
+
+// Transport moves deliveries from the outbox relay to the delivery handler:
+// in-process by default, RabbitMQ for scale-out.
+type Transport struct {
+	Publisher  message.Publisher
+	Subscriber message.Subscriber
+}
+
+// Config is everything the hub needs, filled once at start.
+type Config struct {
+	// ID is the hub's identity: the audience of agency tokens.
+	ID string
+	// Key is the hub's private Ed25519 signing key (receipts, checkpoints).
+	Key   jwk.Key
+	Store Store
+	// Transport defaults to an in-process Watermill GoChannel.
+	Transport *Transport
+	// CaseKey keys the HMAC that turns case references into digests.
+	CaseKey []byte
+	Policy  Policy
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// Lanes is the number of parallel ingress lanes (default 2×GOMAXPROCS).
+	Lanes int
+	// RelayInterval bounds how long a committed delivery can wait for the
+	// relay when no wake-up arrives (another hub committed it).
+	RelayInterval time.Duration
+	Now           func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Lanes <= 0 {
+		c.Lanes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.RelayInterval <= 0 {
+		c.RelayInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if c.Policy == nil {
+		c.Policy = allowAll{}
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("hub: ID is required")
+	case c.Key == nil:
+		return errors.New("hub: signing key is required")
+	case c.Store == nil:
+		return errors.New("hub: store is required")
+	case len(c.CaseKey) < 32:
+		return errors.New("hub: case key of at least 32 bytes is required")
+	}
+	return nil
+}
+
+type allowAll struct{}
+
+func (allowAll) Decide(context.Context, Intake) error { return nil }
+
+// Hub is the running hub.
+type Hub struct {
+	cfg       Config
+	store     Store
+	directory *Directory
+	log       *slog.Logger
+	metrics   *Metrics
+	publicKey jwk.Key
+
+	router    *message.Router
+	ingress   *gochannel.GoChannel
+	transport Transport
+
+	relayWake chan struct{}
+	inboxes   *notifier
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New builds a hub; Run starts it.
+func New(cfg Config) (*Hub, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pub, err := cfg.Key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("hub key: %w", err)
+	}
+	wmLogger := watermill.NewSlogLogger(cfg.Logger.With("component", "watermill"))
+	h := &Hub{
+		cfg:       cfg,
+		store:     cfg.Store,
+		directory: NewDirectory(cfg.Store),
+		log:       cfg.Logger,
+		metrics:   cfg.Metrics,
+		publicKey: pub,
+		relayWake: make(chan struct{}, 1),
+		inboxes:   newNotifier(),
+		// The ingress is synchronous: Publish returns once the pipeline has
+		// committed or refused the message, and the outcome travels back in
+		// the message's context.
+		ingress: gochannel.NewGoChannel(gochannel.Config{
+			BlockPublishUntilSubscriberAck: true,
+			PreserveContext:                true,
+		}, wmLogger),
+	}
+	if cfg.Transport != nil {
+		h.transport = *cfg.Transport
+	} else {
+		ch := gochannel.NewGoChannel(gochannel.Config{
+			OutputChannelBuffer:            64,
+			BlockPublishUntilSubscriberAck: true,
+		}, wmLogger)
+		h.transport = Transport{Publisher: ch, Subscriber: ch}
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmLogger)
+	if err != nil {
+		return nil, err
+	}
+	h.router = router
+	h.addIngress(router)
+	h.addDelivery(router)
+	return h, nil
+}
+
+// Directory exposes the agency directory.
+func (h *Hub) Directory() *Directory { return h.directory }
+
+// ID is the hub id.
+func (h *Hub) ID() string { return h.cfg.ID }
+
+// PublicKey is the hub's public signing key.
+func (h *Hub) PublicKey() jwk.Key { return h.publicKey }
+
+// Store exposes the store for read models.
+func (h *Hub) Store() Store { return h.store }
+
+// Run starts the router and the outbox relay and returns once both are
+// running. Close stops them.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.directory.Reload(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := h.router.Run(ctx); err != nil {
+			h.log.Error("router stopped", "err", err)
+		}
+	}()
+	select {
+	case <-h.router.Running():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.relay(ctx)
+	}()
+	return nil
+}
+
+// Close stops accepting, lets in-flight work finish, and stops the relay.
+func (h *Hub) Close() error {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	err := h.router.Close()
+	h.wg.Wait()
+	_ = h.ingress.Close()
+	return err
+}
+
+// CaseDigest keys a sender's case reference so the trail and audit log can
+// link a case's messages without holding the reference itself.
+func (h *Hub) CaseDigest(agency, caseRef string) string {
+	mac := hmac.New(sha256.New, h.cfg.CaseKey)
+	mac.Write([]byte("relais/case/v1\x00" + agency + "\x00" + caseRef))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func (h *Hub) now() time.Time { return h.cfg.Now().UTC() }

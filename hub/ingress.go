@@ -1,0 +1,179 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/relais-hub/relais/contracts"
+)
+
+// Intake is a submitted message on its way through the ingress pipeline.
+// Each stage fills in what it established; later stages rely on it.
+type Intake struct {
+	Raw    []byte
+	SHA256 string
+	// Signer is the agency whose registered key verified the signature.
+	Signer   string
+	KID      string
+	Payload  []byte
+	Envelope contracts.Envelope
+	Spec     contracts.KindSpec
+
+	outcome Outcome
+}
+
+// Outcome is what the pipeline decided.
+type Outcome struct {
+	ID        string
+	Receipt   []byte
+	LeafIndex uint64
+	// Duplicate is true when the identical JWS had been accepted before.
+	Duplicate bool
+	Err       error
+}
+
+type intakeKey struct{}
+
+func intakeOf(msg *message.Message) *Intake {
+	in, _ := msg.Context().Value(intakeKey{}).(*Intake)
+	return in
+}
+
+func ingressTopic(lane int) string { return "relais.ingress." + strconv.Itoa(lane) }
+
+// addIngress registers the pipeline: verify → validate → dedupe → policy →
+// accept, one handler per lane. Messages signed with the same key share a
+// lane (it is chosen from the protected header), so one sender's messages are
+// taken in order while different senders proceed in parallel.
+func (h *Hub) addIngress(r *message.Router) {
+	stages := []message.HandlerMiddleware{
+		h.stage("verify", h.verify),
+		h.stage("validate", h.validate),
+		h.stage("dedupe", h.dedupe),
+	}
+	for lane := 0; lane < h.cfg.Lanes; lane++ {
+		handler := r.AddConsumerHandler("ingress-"+strconv.Itoa(lane), ingressTopic(lane), h.ingress, h.acceptHandler)
+		// Outermost first: every failure becomes an outcome and the message
+		// is acked, so the synchronous publisher is never left waiting and
+		// nothing is redelivered behind the client's back.
+		handler.AddMiddleware(h.settle, middleware.Recoverer, middleware.CorrelationID)
+		handler.AddMiddleware(stages...)
+	}
+}
+
+// Submit runs a submitted JWS through the pipeline and returns the outcome:
+// a receipt, or a refusal whose code the caller maps to HTTP.
+func (h *Hub) Submit(ctx context.Context, raw []byte) Outcome {
+	start := time.Now()
+	in := &Intake{Raw: raw, SHA256: sha256Hex(raw)}
+	msg := message.NewMessage(watermill.NewUUID(), raw)
+	msg.SetContext(context.WithValue(ctx, intakeKey{}, in))
+	if err := h.ingress.Publish(ingressTopic(laneOf(raw, h.cfg.Lanes)), msg); err != nil {
+		return Outcome{Err: contracts.Refuse(contracts.CodeUnavailable, "hub is shutting down")}
+	}
+	h.metrics.observeSubmit(in, time.Since(start))
+	return in.outcome
+}
+
+func laneOf(raw []byte, lanes int) int {
+	header := raw
+	for i, b := range raw {
+		if b == '.' {
+			header = raw[:i]
+			break
+		}
+	}
+	f := fnv.New32a()
+	f.Write(header)
+	return int(f.Sum32() % uint32(lanes))
+}
+
+// settle turns whatever the inner handlers returned into the intake's
+// outcome and acks.
+func (h *Hub) settle(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		in := intakeOf(msg)
+		_, err := next(msg)
+		if in == nil {
+			return nil, nil
+		}
+		if err != nil && in.outcome.Err == nil {
+			in.outcome.Err = err
+		}
+		if in.outcome.Err != nil {
+			h.refused(msg.Context(), in)
+		}
+		return nil, nil
+	}
+}
+
+// stage adapts a pipeline step to Watermill middleware: a refusal stops the
+// chain.
+func (h *Hub) stage(name string, step func(context.Context, *Intake) error) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			in := intakeOf(msg)
+			if in == nil {
+				return nil, fmt.Errorf("%s: message without intake", name)
+			}
+			if err := step(msg.Context(), in); err != nil {
+				in.outcome.Err = err
+				return nil, nil
+			}
+			return next(msg)
+		}
+	}
+}
+
+func (h *Hub) acceptHandler(msg *message.Message) error {
+	in := intakeOf(msg)
+	if in.outcome.Err != nil || in.outcome.Duplicate {
+		return nil
+	}
+	if err := h.accept(msg.Context(), in); err != nil {
+		in.outcome.Err = err
+	}
+	return nil
+}
+
+// refused records a refusal in the audit log with its code, never the
+// payload. Internal errors are logged, not audited as refusals: the client
+// retries them.
+func (h *Hub) refused(ctx context.Context, in *Intake) {
+	p := contracts.AsProblem(in.outcome.Err)
+	h.metrics.rejected(p.Code)
+	if p.Code == contracts.CodeInternal || p.Code == contracts.CodeUnavailable {
+		h.log.ErrorContext(ctx, "submission failed", "sha256", in.SHA256, "err", in.outcome.Err)
+		return
+	}
+	h.log.InfoContext(ctx, "message refused", "code", p.Code, "message_id", in.Envelope.ID, "signer", in.Signer, "sha256", in.SHA256)
+	ev := Event{
+		Type:      EventRejected,
+		At:        h.now(),
+		Code:      string(p.Code),
+		Actor:     in.Signer,
+		JWSDigest: in.SHA256,
+		Detail:    p.Detail,
+	}
+	// Only what the signature vouches for is recorded.
+	if in.Signer != "" && in.Envelope.ID != "" {
+		ev.MessageID, ev.Kind, ev.From, ev.To = in.Envelope.ID, in.Envelope.Kind, in.Envelope.From, in.Envelope.To
+		if ev.From == in.Signer && contracts.ValidMessageID(in.Envelope.Transfer) {
+			ev.Transfer = in.Envelope.Transfer
+		}
+	}
+	if err := h.store.Update(ctx, func(tx Tx) error {
+		_, err := tx.AppendEvent(ctx, ev)
+		return err
+	}); err != nil && !errors.Is(err, context.Canceled) {
+		h.log.ErrorContext(ctx, "audit refusal", "code", p.Code, "err", err)
+	}
+}

@@ -1,0 +1,69 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relais-hub/relais/contracts"
+)
+
+// Metrics are the hub's Prometheus series. Labels carry kinds and codes,
+// never agency-chosen free text or personal data.
+type Metrics struct {
+	messages   *prometheus.CounterVec
+	rejections *prometheus.CounterVec
+	submit     *prometheus.HistogramVec
+	deliveries prometheus.Counter
+	poisoned   prometheus.Counter
+	outbox     prometheus.Gauge
+}
+
+// NewMetrics registers the series on reg (nil: unregistered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relais_messages_total", Help: "Messages submitted to the hub, by kind and outcome.",
+		}, []string{"kind", "outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relais_rejections_total", Help: "Refused submissions, by refusal code.",
+		}, []string{"code"}),
+		submit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "relais_submit_duration_seconds", Help: "Time from submission to decision (verify, validate, commit).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"outcome"}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relais_deliveries_total", Help: "Messages placed in a recipient's inbox.",
+		}),
+		poisoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relais_deliveries_poison_total", Help: "Deliveries that could not be processed (unknown message).",
+		}),
+		outbox: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relais_outbox_relayed_batch", Help: "Size of the last batch the outbox relay handed to the transport.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.rejections, m.submit, m.deliveries, m.poisoned, m.outbox)
+	}
+	return m
+}
+
+func (m *Metrics) accepted(kind string)         { m.messages.WithLabelValues(kind, "accepted").Inc() }
+func (m *Metrics) rejected(code contracts.Code) { m.rejections.WithLabelValues(string(code)).Inc() }
+func (m *Metrics) delivered()                   { m.deliveries.Inc() }
+func (m *Metrics) poison()                      { m.poisoned.Inc() }
+func (m *Metrics) setOutbox(n int)              { m.outbox.Set(float64(n)) }
+
+func (m *Metrics) observeSubmit(in *Intake, d time.Duration) {
+	outcome := "accepted"
+	switch {
+	case in.outcome.Err != nil:
+		outcome = "rejected"
+		if in.Spec.Name != "" {
+			m.messages.WithLabelValues(in.Spec.Name, "rejected").Inc()
+		}
+	case in.outcome.Duplicate:
+		outcome = "duplicate"
+	}
+	m.submit.WithLabelValues(outcome).Observe(d.Seconds())
+}

@@ -1,0 +1,72 @@
+package hub
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/relais-hub/relais/contracts"
+	"github.com/relais-hub/relais/contracts/seal"
+)
+
+// Registration is an admin's request to add an agency to the directory.
+type Registration struct {
+	ID      string `json:"id"`
+	Country string `json:"country"`
+	Name    string `json:"name"`
+	JWKS    []byte `json:"-"`
+}
+
+// RegisterAgency adds an agency with its public keys. Each kid must be new
+// to the whole directory: a kid names exactly one key of one agency.
+func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) (Agency, error) {
+	if !contracts.ValidAgencyID(r.ID) {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "id must be <iso-3166 alpha-2>.<slug>")
+	}
+	if !strings.EqualFold(r.Country, contracts.AgencyCountry(r.ID)) {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "country must match the id's country prefix")
+	}
+	name := strings.TrimSpace(r.Name)
+	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "name must be 1 to 200 characters")
+	}
+	set, err := seal.ParseSet(r.JWKS)
+	if err != nil {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "jwks: %v", contracts.AsProblem(err).Detail)
+	}
+	if err := h.directory.Reload(ctx); err != nil {
+		return Agency{}, err
+	}
+	if _, err := h.directory.Agency(ctx, r.ID); err == nil {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyExists, "agency %s is already registered", r.ID)
+	}
+	var sig, enc int
+	for i := 0; i < set.Len(); i++ {
+		k, _ := set.Key(i)
+		kid, _ := k.KeyID()
+		if h.directory.kidTaken(kid) {
+			return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "kid %q is already registered", kid)
+		}
+		switch use, _ := k.KeyUsage(); use {
+		case "sig":
+			sig++
+		case "enc":
+			enc++
+		}
+	}
+	if sig == 0 || enc == 0 {
+		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "jwks needs at least one signing and one encryption key")
+	}
+	a := Agency{ID: r.ID, Country: strings.ToUpper(r.Country), Name: name, JWKS: r.JWKS, RegisteredAt: h.now()}
+	err = h.store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertAgency(ctx, a); err != nil {
+			return err
+		}
+		_, err := tx.AppendEvent(ctx, Event{Type: EventAgencyRegistered, At: a.RegisteredAt, Actor: actor, To: a.ID})
+		return err
+	})
+	if err != nil {
+		return Agency{}, err
+	}
+	return a, h.directory.Reload(ctx)
+}
