@@ -144,11 +144,11 @@ func (c *shapeCheck) check(v *jsonValue, t reflect.Type, path string) {
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if v.typ != jsonNumber || !fitsInt(v.text, t.Bits()) {
-			c.issue(path, "integer")
+			c.issue(path, "type=integer")
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if v.typ != jsonNumber || !fitsUint(v.text, t.Bits()) {
-			c.issue(path, "integer")
+			c.issue(path, "type=integer")
 		}
 	default:
 		// Protocol types use none of the other kinds; refusing keeps a

@@ -268,15 +268,16 @@ func readNodes(ctx context.Context, q Querier, ids []compact.NodeID) ([][]byte, 
 	for start := 0; start < len(ids); start += maxNodesPerQuery {
 		batch := ids[start:min(start+maxNodesPerQuery, len(ids))]
 		var sb strings.Builder
-		sb.WriteString(`SELECT level, idx, hash FROM audit_nodes WHERE `)
+		sb.WriteString(`SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN (VALUES `)
 		args := make([]any, 0, 2*len(batch))
 		for i, id := range batch {
 			if i > 0 {
-				sb.WriteString(" OR ")
+				sb.WriteString(", ")
 			}
-			fmt.Fprintf(&sb, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
+			fmt.Fprintf(&sb, "($%d, $%d)", 2*i+1, 2*i+2)
 			args = append(args, int64(id.Level), int64(id.Index))
 		}
+		sb.WriteString(")")
 		rows, err := q.QueryContext(ctx, sb.String(), args...)
 		if err != nil {
 			return nil, fmt.Errorf("read tree nodes: %w", err)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole Relais test suite: format and vet checks, unit, contract,
+# protocol and end-to-end tests, and the integration tests against real
+# RabbitMQ and PostgreSQL, which this script installs and starts itself
+# (Debian packages, no systemd) and stops afterwards.
+#
+#   ./tests/run.sh              everything
+#   RELAIS_ENGINES=0 ./tests/run.sh   skip starting RabbitMQ/PostgreSQL
+#                                     (their tests then skip, loudly)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+if [ "${RELAIS_ENGINES:-1}" != "0" ] && [ -f tests/engines.sh ]; then
+  echo "== engines (RabbitMQ, PostgreSQL)"
+  # shellcheck source=tests/engines.sh
+  source tests/engines.sh
+  engines_start
+  trap engines_stop EXIT
+fi
+
+echo "== go test"
+go test -count=1 -timeout 25m ./...
+
+echo "== demo"
+go run ./cmd/relais demo --lang en >/dev/null
+echo "demo: ok"
