@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,9 @@ type hubOptions struct {
 	Listen string
 	Data   string
 	HubID  string
+	// Store is empty for the embedded SQLite store in Data, or a
+	// postgres:// URL.
+	Store  string
 	Logger *slog.Logger
 }
 
@@ -64,6 +68,7 @@ func serveCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", envOr("RELAIS_LISTEN", "127.0.0.1:8470"), "address to listen on (RELAIS_LISTEN)")
 	cmd.Flags().StringVar(&opts.Data, "data", envOr("RELAIS_DATA", "relais-data"), "data directory (RELAIS_DATA)")
+	cmd.Flags().StringVar(&opts.Store, "store", envOr("RELAIS_STORE", ""), "store: empty for embedded SQLite in --data, or postgres://user:pass@host/db (RELAIS_STORE)")
 	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
 	return cmd
 }
@@ -93,7 +98,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		}
 		adminToken = string(tok)
 	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.Data, "relais.db"))
+	store, err := openStore(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +146,32 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			_ = store.Close()
 		},
 	}, nil
+}
+
+// openStore opens the embedded SQLite store, or PostgreSQL when a URL is
+// given. A wrong URL or an unreachable engine is a one-line error at start.
+func openStore(ctx context.Context, o hubOptions) (*sqlstore.Store, error) {
+	switch {
+	case o.Store == "":
+		return sqlstore.OpenSQLite(ctx, filepath.Join(o.Data, "relais.db"))
+	case strings.HasPrefix(o.Store, "postgres://"), strings.HasPrefix(o.Store, "postgresql://"):
+		s, err := sqlstore.OpenPostgres(ctx, o.Store)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", redactURL(o.Store), err)
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("store %q: expected an empty value (embedded SQLite) or a postgres:// URL", redactURL(o.Store))
+	}
+}
+
+// redactURL hides a password in a URL before it is printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func loadOrCreateHubKey(path string) (jwk.Key, error) {
