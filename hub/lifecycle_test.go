@@ -75,4 +75,3 @@ func TestEveryLifecycleStepIsARegisteredKind(t *testing.T) {
 		}
 	}
 }
-
