@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // party is an agency with its private keys, for driving a hub in-process.
@@ -48,14 +50,22 @@ func (p party) jwks(tb testing.TB) []byte {
 func startHub(tb testing.TB, parties ...party) (*hub.Hub, *sqlstore.Store) {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "relais.db"))
+	key, _ := seal.GenerateSigningKey("hub#sig")
+	var priv ed25519.PrivateKey
+	if err := jwk.Export(key, &priv); err != nil {
+		tb.Fatal(err)
+	}
+	log, err := audit.New(audit.Config{Origin: "test-hub/audit", Signer: priv, Dialect: audit.DialectSQLite})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	key, _ := seal.GenerateSigningKey("hub#sig")
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "relais.db"), log)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	caseKey := make([]byte, 32)
 	rand.Read(caseKey)
-	h, err := hub.New(hub.Config{ID: "test-hub", Key: key, Store: store, CaseKey: caseKey})
+	h, err := hub.New(hub.Config{ID: "test-hub", Key: key, Store: store, CaseKey: caseKey, Audit: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,9 +2,6 @@ package hub
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // DeliveriesTopic is the transport topic the outbox relay publishes to. It
@@ -47,9 +46,15 @@ type Config struct {
 	Transport *Transport
 	// CaseKey keys the HMAC that turns case references into digests.
 	CaseKey []byte
-	Policy  Policy
-	Logger  *slog.Logger
-	Metrics *Metrics
+	// Audit is the transparency log the store appends to; the hub publishes
+	// its signed checkpoints.
+	Audit *audit.Log
+	// CheckpointInterval is how often a checkpoint is published when the
+	// log grew (default 10 s).
+	CheckpointInterval time.Duration
+	Policy             Policy
+	Logger             *slog.Logger
+	Metrics            *Metrics
 	// Lanes is the number of parallel ingress lanes (default 2×GOMAXPROCS).
 	Lanes int
 	// RelayInterval bounds how long a committed delivery can wait for the
@@ -64,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Lanes <= 0 {
 		c.Lanes = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 10 * time.Second
 	}
 	if c.RelayInterval <= 0 {
 		c.RelayInterval = time.Second
@@ -89,6 +97,8 @@ func (c *Config) validate() error {
 		return errors.New("hub: store is required")
 	case len(c.CaseKey) < 32:
 		return errors.New("hub: case key of at least 32 bytes is required")
+	case c.Audit == nil:
+		return errors.New("hub: audit log is required")
 	}
 	return nil
 }
@@ -196,10 +206,16 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
 		h.relay(ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		p := audit.Publisher{Log: h.cfg.Audit, DB: h.store.AuditDB(), Interval: h.cfg.CheckpointInterval,
+			OnError: func(err error) { h.log.Error("audit checkpoint", "err", err) }}
+		_ = p.Run(ctx)
 	}()
 	return nil
 }
@@ -218,9 +234,10 @@ func (h *Hub) Close() error {
 // CaseDigest keys a sender's case reference so the trail and audit log can
 // link a case's messages without holding the reference itself.
 func (h *Hub) CaseDigest(agency, caseRef string) string {
-	mac := hmac.New(sha256.New, h.cfg.CaseKey)
-	mac.Write([]byte("relais/case/v1\x00" + agency + "\x00" + caseRef))
-	return hex.EncodeToString(mac.Sum(nil))
+	return audit.CaseDigest(h.cfg.CaseKey, agency, caseRef)
 }
+
+// Audit is the hub's transparency log.
+func (h *Hub) Audit() *audit.Log { return h.cfg.Audit }
 
 func (h *Hub) now() time.Time { return h.cfg.Now().UTC() }

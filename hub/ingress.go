@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -161,7 +162,7 @@ func (h *Hub) refused(ctx context.Context, in *Intake) {
 		Code:      string(p.Code),
 		Actor:     in.Signer,
 		JWSDigest: in.SHA256,
-		Detail:    p.Detail,
+		Detail:    truncate(p.Detail, 200),
 	}
 	// Only what the signature vouches for is recorded.
 	if in.Signer != "" && in.Envelope.ID != "" {
@@ -176,4 +177,15 @@ func (h *Hub) refused(ctx context.Context, in *Intake) {
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		h.log.ErrorContext(ctx, "audit refusal", "code", p.Code, "err", err)
 	}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

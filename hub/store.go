@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 )
@@ -32,6 +33,10 @@ type Store interface {
 	// UseToken records a token id until it expires and reports whether it
 	// was fresh: a second use of the same (issuer, jti) returns false.
 	UseToken(ctx context.Context, issuer, jti string, expires time.Time) (bool, error)
+
+	// AuditDB is the database holding the audit log's tables, for proofs
+	// and checkpoints (hub/audit works on database/sql directly).
+	AuditDB() *sql.DB
 
 	Close() error
 }

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // stores returns a fresh store per engine: SQLite always, PostgreSQL when
@@ -18,7 +20,7 @@ import (
 func stores(t *testing.T) map[string]func(t *testing.T) *sqlstore.Store {
 	out := map[string]func(t *testing.T) *sqlstore.Store{
 		"sqlite": func(t *testing.T) *sqlstore.Store {
-			s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relais.db"))
+			s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relais.db"), testLog(t, audit.DialectSQLite))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +44,7 @@ func freshPostgres(t *testing.T, dsn string) *sqlstore.Store {
 	t.Helper()
 	ctx := context.Background()
 	schema := "t_" + sanitize(t.Name()) + "_" + time.Now().Format("150405000000")
-	admin, err := sqlstore.OpenPostgres(ctx, dsn)
+	admin, err := sqlstore.OpenPostgres(ctx, dsn, testLog(t, audit.DialectPostgres))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,18 +52,28 @@ func freshPostgres(t *testing.T, dsn string) *sqlstore.Store {
 		t.Fatal(err)
 	}
 	admin.Close()
-	s, err := sqlstore.OpenPostgres(ctx, withSearchPath(dsn, schema))
+	s, err := sqlstore.OpenPostgres(ctx, withSearchPath(dsn, schema), testLog(t, audit.DialectPostgres))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		s.Close()
-		if a, err := sqlstore.OpenPostgres(ctx, dsn); err == nil {
+		if a, err := sqlstore.OpenPostgres(ctx, dsn, testLog(t, audit.DialectPostgres)); err == nil {
 			a.DB().ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
 			a.Close()
 		}
 	})
 	return s
+}
+
+func testLog(t *testing.T, dialect string) *audit.Log {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(nil)
+	l, err := audit.New(audit.Config{Origin: "test/audit", Signer: priv, Dialect: dialect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func withSearchPath(dsn, schema string) string {
@@ -369,14 +381,14 @@ func TestStoreContract(t *testing.T) {
 
 	t.Run("opening an existing store keeps its data", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "relais.db")
-		s, err := sqlstore.OpenSQLite(ctx, path)
+		s, err := sqlstore.OpenSQLite(ctx, path, testLog(t, audit.DialectSQLite))
 		if err != nil {
 			t.Fatal(err)
 		}
 		seed(t, s, "ci.a", "ml.b")
 		insert(t, s, msg("m1", "ci.a", "ml.b"))
 		s.Close()
-		s, err = sqlstore.OpenSQLite(ctx, path)
+		s, err = sqlstore.OpenSQLite(ctx, path, testLog(t, audit.DialectSQLite))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,7 @@
 package sqlstore
 
+import "github.com/relais-hub/relais/hub/audit"
+
 // Dialect is the SQL flavour of a database.
 type Dialect string
 
@@ -8,12 +10,16 @@ const (
 	Postgres Dialect = "postgres"
 )
 
-// migration is one forward-only schema step. Steps are applied in order and
+// migration is one forward-only schema step. A step's statements are
+// either given as SQL text (split on ';') or, for steps owned by another
+// package, as a statement list per dialect. Steps are applied in order and
 // recorded in schema_migrations; a step never changes once released.
 type migration struct {
 	Version int
 	SQLite  string
 	PG      string
+	// Statements, when set, gives the step's statements for a dialect.
+	Statements func(d Dialect) []string
 }
 
 // Times are stored as Unix microseconds (BIGINT) in both dialects so that the
@@ -80,11 +86,6 @@ CREATE TABLE events (
   case_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_transfer ON events (transfer, idx);
-CREATE TABLE counters (
-  name TEXT PRIMARY KEY,
-  value BIGINT NOT NULL
-);
-INSERT INTO counters (name, value) VALUES ('events', 0);
 CREATE TABLE tokens (
   issuer TEXT NOT NULL,
   jti TEXT NOT NULL,
@@ -152,16 +153,13 @@ CREATE TABLE events (
   case_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_transfer ON events (transfer, idx);
-CREATE TABLE counters (
-  name TEXT PRIMARY KEY,
-  value BIGINT NOT NULL
-);
-INSERT INTO counters (name, value) VALUES ('events', 0);
 CREATE TABLE tokens (
   issuer TEXT NOT NULL,
   jti TEXT NOT NULL,
   expires_at BIGINT NOT NULL,
   PRIMARY KEY (issuer, jti)
 );
-`},
+`, nil},
+	// The audit log's tables (hub/audit owns their shape).
+	{2, "", "", func(d Dialect) []string { return audit.Migrations(string(d)) }},
 }

@@ -21,12 +21,14 @@ import (
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite"
 
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // Store implements hub.Store.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
+	audit   *audit.Log
 	// writeMu serialises SQLite write transactions inside the process.
 	// SQLite has one writer anyway; queueing here instead of in SQLite's
 	// busy handler (which sleeps in steps of up to 100 ms) keeps latency
@@ -39,7 +41,8 @@ var _ hub.Store = (*Store)(nil)
 // OpenSQLite opens (creating if needed) the embedded store at path. The
 // database runs in WAL mode with synchronous=FULL: a 202 is answered only
 // after the commit is on disk, so a power cut loses nothing accepted.
-func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+// Every event is appended to log in the transaction that records it.
+func OpenSQLite(ctx context.Context, path string, log *audit.Log) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
@@ -55,27 +58,31 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	// SQLite has one writer; a small pool serves concurrent readers.
 	db.SetMaxOpenConns(8)
-	return open(ctx, db, SQLite)
+	return open(ctx, db, SQLite, log)
 }
 
 // OpenPostgres connects to a PostgreSQL store given a postgres:// URL.
-func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+func OpenPostgres(ctx context.Context, dsn string, log *audit.Log) (*Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	db.SetMaxOpenConns(32)
-	return open(ctx, db, Postgres)
+	return open(ctx, db, Postgres, log)
 }
 
-func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+func open(ctx context.Context, db *sql.DB, d Dialect, log *audit.Log) (*Store, error) {
+	if log == nil {
+		db.Close()
+		return nil, fmt.Errorf("%s store: an audit log is required", d)
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s store unreachable: %w", d, err)
 	}
-	s := &Store{db: db, dialect: d}
+	s := &Store{db: db, dialect: d, audit: log}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -83,9 +90,15 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	return s, nil
 }
 
+// AuditDB is the database of the audit log's tables.
+func (s *Store) AuditDB() *sql.DB { return s.db }
+
 // DB exposes the connection pool to packages that share the store's
 // transactions (the audit log).
 func (s *Store) DB() *sql.DB { return s.db }
+
+// AuditLog is the log the store appends events to.
+func (s *Store) AuditLog() *audit.Log { return s.audit }
 
 // Dialect reports the engine.
 func (s *Store) Dialect() Dialect { return s.dialect }
@@ -108,6 +121,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			ddl := m.SQLite
 			if s.dialect == Postgres {
+				ddl = m.PG
 				// Several hubs may start at once: one migrates, the others wait.
 				if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7273311)`); err != nil {
 					return err
@@ -115,9 +129,12 @@ func (s *Store) migrate(ctx context.Context) error {
 				if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil || n > 0 {
 					return err
 				}
-				ddl = m.PG
 			}
-			for _, stmt := range splitSQL(ddl) {
+			stmts := splitSQL(ddl)
+			if m.Statements != nil {
+				stmts = m.Statements(s.dialect)
+			}
+			for _, stmt := range stmts {
 				if _, err := t.tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("migration %d: %w", m.Version, err)
 				}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // Tx implements hub.Tx on one database transaction.
@@ -95,17 +96,28 @@ ON CONFLICT (id) DO UPDATE SET state = excluded.state, holder = excluded.holder,
 }
 
 func (t *Tx) AppendEvent(ctx context.Context, e hub.Event) (uint64, error) {
-	var next int64
-	if err := t.tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value`).Scan(&next); err != nil {
-		return 0, fmt.Errorf("event sequence: %w", err)
-	}
-	idx := next - 1
-	_, err := t.exec(ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		idx, string(e.Type), micros(e.At), e.MessageID, e.Transfer, e.Kind, e.From, e.To, e.Actor, e.Code, e.Detail, e.JWSDigest, e.CaseDigest)
+	// The leaf's time has millisecond precision; the queryable copy keeps
+	// the same instant so both read alike.
+	e.At = e.At.UTC().Truncate(time.Millisecond)
+	idx, err := t.s.audit.Append(ctx, t.tx, leafOf(e))
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	return uint64(idx), nil
+	_, err = t.exec(ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		int64(idx), string(e.Type), micros(e.At), e.MessageID, e.Transfer, e.Kind, e.From, e.To, e.Actor, e.Code, e.Detail, e.JWSDigest, e.CaseDigest)
+	if err != nil {
+		return 0, fmt.Errorf("index event: %w", err)
+	}
+	return idx, nil
+}
+
+// leafOf is the audit leaf of a trail event: the same commitments, nothing
+// more.
+func leafOf(e hub.Event) audit.Event {
+	return audit.Event{
+		Type: audit.EventType(e.Type), At: e.At, MessageID: e.MessageID, Transfer: e.Transfer, Kind: e.Kind,
+		From: e.From, To: e.To, Actor: e.Actor, Code: e.Code, CaseDigest: e.CaseDigest, BodyDigest: e.JWSDigest, Detail: e.Detail,
+	}
 }
 
 func (t *Tx) Enqueue(ctx context.Context, item hub.OutboxItem) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // hubOptions configure a hub process.
@@ -98,13 +100,17 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		}
 		adminToken = string(tok)
 	}
-	store, err := openStore(ctx, o)
+	auditLog, err := newAuditLog(o, key)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(ctx, o, auditLog)
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Logger: o.Logger, Metrics: hub.NewMetrics(reg)})
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg)})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -150,12 +156,12 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 
 // openStore opens the embedded SQLite store, or PostgreSQL when a URL is
 // given. A wrong URL or an unreachable engine is a one-line error at start.
-func openStore(ctx context.Context, o hubOptions) (*sqlstore.Store, error) {
+func openStore(ctx context.Context, o hubOptions, log *audit.Log) (*sqlstore.Store, error) {
 	switch {
 	case o.Store == "":
-		return sqlstore.OpenSQLite(ctx, filepath.Join(o.Data, "relais.db"))
-	case strings.HasPrefix(o.Store, "postgres://"), strings.HasPrefix(o.Store, "postgresql://"):
-		s, err := sqlstore.OpenPostgres(ctx, o.Store)
+		return sqlstore.OpenSQLite(ctx, filepath.Join(o.Data, "relais.db"), log)
+	case isPostgresURL(o.Store):
+		s, err := sqlstore.OpenPostgres(ctx, o.Store, log)
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %w", redactURL(o.Store), err)
 		}
@@ -163,6 +169,24 @@ func openStore(ctx context.Context, o hubOptions) (*sqlstore.Store, error) {
 	default:
 		return nil, fmt.Errorf("store %q: expected an empty value (embedded SQLite) or a postgres:// URL", redactURL(o.Store))
 	}
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// newAuditLog builds the audit log signed with the hub key. Its origin names
+// the hub, so checkpoints of two hubs can never be confused.
+func newAuditLog(o hubOptions, key jwk.Key) (*audit.Log, error) {
+	var priv ed25519.PrivateKey
+	if err := jwk.Export(key, &priv); err != nil {
+		return nil, fmt.Errorf("hub key: %w", err)
+	}
+	dialect := audit.DialectSQLite
+	if isPostgresURL(o.Store) {
+		dialect = audit.DialectPostgres
+	}
+	return audit.New(audit.Config{Origin: o.HubID + "/audit", Signer: priv, Dialect: dialect})
 }
 
 // redactURL hides a password in a URL before it is printed.
