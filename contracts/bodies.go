@@ -87,11 +87,13 @@ type LegalStatus struct {
 	Details string `json:"details,omitempty" validate:"omitempty,max=2000"`
 }
 
-// Photo is one photograph of the child, base64-encoded (at most about
-// 512 KiB once decoded).
+// Photo is one photograph of the child, base64-encoded: at most 64 KiB once
+// decoded, a compressed identification photo. The body is base64-encoded
+// twice more on the way (JWE, then JWS), so a larger picture would not fit
+// in a message.
 type Photo struct {
 	MediaType string `json:"media_type" validate:"required,oneof=image/jpeg image/png"`
-	Data      string `json:"data" validate:"required,max=699052,base64"`
+	Data      string `json:"data" validate:"required,max=87384,base64"`
 }
 
 // DeliveryReceipt is the body of a receipt: the SHA-256, in lower-case hex,

@@ -147,6 +147,8 @@ var envelopeCases = []envelopeCase{
 	{name: "a case reference of 64 characters is accepted", input: edit(receiptSample, func(d jsonDoc) { d["case"] = strings.Repeat("a", 64) })},
 	{name: "an empty case reference is invalid", input: edit(receiptSample, func(d jsonDoc) { d["case"] = "" }), code: CodeInvalidEnvelope, fields: []string{"case"}},
 
+	{name: "an agency cannot send to itself", input: edit(acceptedSample, func(d jsonDoc) { d["to"] = d["from"] }), code: CodeInvalidEnvelope, fields: []string{"to"}, goOnly: true},
+
 	// invalid_envelope: transfer and replies.
 	{name: "an opening kind whose transfer differs from its id is invalid", input: edit(referralSample, func(d jsonDoc) { d["transfer"] = otherUUIDv7 }), code: CodeInvalidEnvelope, fields: []string{"transfer"}, goOnly: true},
 	{name: "a non-opening kind whose transfer equals its id is invalid", input: edit(receiptSample, func(d jsonDoc) { d["transfer"] = d["id"] }), code: CodeInvalidEnvelope, fields: []string{"transfer"}, goOnly: true},

@@ -158,6 +158,9 @@ func kindIssues(e Envelope, spec KindSpec) []fieldIssue {
 			add("consent", "forbidden_for_kind")
 		}
 	}
+	if e.To != "" && e.To == e.From {
+		add("to", "differs_from_from")
+	}
 	if spec.OpensTransfer && e.Transfer != e.ID {
 		add("transfer", "equals_id")
 	}

@@ -81,7 +81,7 @@ var (
 
 	DataCategories = Vocabulary{"data_category", Label{"Catégories de données", "Data categories"}, []Term{
 		{"identity", Label{"Identité (noms, sexe, âge, nationalité, langues)", "Identity (names, sex, age, nationality, languages)"}},
-		{"contact", Label{"Coordonnées (téléphone, adresse)", "Contact details (phone, address)"}},
+		{"contact", Label{"Coordonnées (téléphone, adresse, pays de résidence des proches)", "Contact details (phone, address, where relatives live)"}},
 		{"family", Label{"Famille et proches", "Family and relatives"}},
 		{"location", Label{"Localisation actuelle", "Current location"}},
 		{"documents", Label{"Documents d'identité et autres pièces", "Identity and other documents"}},

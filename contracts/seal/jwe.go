@@ -37,6 +37,11 @@ type JWEHeader struct {
 // Encrypt encrypts plaintext for recipient's public encryption key: compact
 // JWE, alg ECDH-ES+A256KW, enc A256GCM, kid of the recipient key, no zip.
 func Encrypt(plaintext []byte, recipient jwk.Key) (string, error) {
+	if len(plaintext) == 0 {
+		// A body is always a JSON document, and jwx cannot decrypt an
+		// empty ciphertext, so CheckJWE refuses one.
+		return "", errors.New("seal: refusing to encrypt an empty body")
+	}
 	p, err := encryptionProfile(recipient)
 	if err != nil {
 		return "", err
@@ -79,7 +84,8 @@ func Encrypt(plaintext []byte, recipient jwk.Key) (string, error) {
 // to alg, enc, kid, epk (and apu/apv), alg ECDH-ES+A256KW, enc A256GCM, a
 // kid, and an ephemeral public key that is a canonical, non-low-order
 // X25519 point or a P-256 point on the curve. Part sizes must be those of
-// A256KW and A256GCM. Every refusal is body_invalid with a detail.
+// A256KW and A256GCM, and the ciphertext is not empty (a body is a JSON
+// document). Every refusal is body_invalid with a detail.
 func CheckJWE(compact string) (JWEHeader, error) {
 	h, err := checkJWE(compact)
 	if err != nil {
@@ -93,7 +99,7 @@ func checkJWE(compact string) (JWEHeader, error) {
 	if err != nil {
 		return JWEHeader{}, err
 	}
-	hdrRaw, encKey, iv, tag := parts[0], parts[1], parts[2], parts[4]
+	hdrRaw, encKey, iv, ciphertext, tag := parts[0], parts[1], parts[2], parts[3], parts[4]
 	if len(hdrRaw) == 0 {
 		return JWEHeader{}, errors.New("protected header is empty")
 	}
@@ -143,6 +149,9 @@ func checkJWE(compact string) (JWEHeader, error) {
 	}
 	if len(iv) != gcmIVLen {
 		return JWEHeader{}, fmt.Errorf("iv is %d bytes, not %d", len(iv), gcmIVLen)
+	}
+	if len(ciphertext) == 0 {
+		return JWEHeader{}, errors.New("ciphertext is empty")
 	}
 	if len(tag) != gcmTagLen {
 		return JWEHeader{}, fmt.Errorf("tag is %d bytes, not %d", len(tag), gcmTagLen)

@@ -80,12 +80,10 @@ func parsePublicJWK(raw json.RawMessage) (jwk.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a valid JWK: %w", err)
 	}
+	// The member whitelist above already keeps private material out.
 	p, err := profileOf(k)
 	if err != nil {
 		return nil, err
-	}
-	if p.private {
-		return nil, fmt.Errorf("is a private key: publish public keys only")
 	}
 	// P-256 is tolerated as an ephemeral curve in bodies for
 	// interoperability, but a registered encryption key is X25519.

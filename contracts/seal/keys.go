@@ -23,8 +23,6 @@ const (
 	curveX25519    = "X25519"
 	curveP256      = "P-256"
 	maxKIDLen      = 128
-	useSignature   = "sig"
-	useEncryption  = "enc"
 	ktyOKP         = "OKP"
 	ktyEC          = "EC"
 	randomKIDBytes = 4

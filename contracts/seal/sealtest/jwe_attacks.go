@@ -175,6 +175,7 @@ func JWEAttacks(f JWEFixture) ([]JWEAttack, error) {
 	add("tag empty", "tag", strings.Join(append(parts[:4:4], ""), "."), nil)
 	add("encrypted key empty", "encrypted key", strings.Join([]string{parts[0], "", parts[2], parts[3], parts[4]}, "."), nil)
 	add("encrypted key of 32 bytes", "encrypted key", string(ReplacePart([]byte(valid), 1, random(32))), nil)
+	add("ciphertext empty", "ciphertext", strings.Join([]string{parts[0], parts[1], parts[2], "", parts[4]}, "."), nil)
 	add("empty header", "empty", strings.Join(append([]string{""}, parts[1:]...), "."), nil)
 
 	// Tampering only the recipient can detect.
