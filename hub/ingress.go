@@ -145,6 +145,13 @@ func (h *Hub) acceptHandler(msg *message.Message) error {
 	return nil
 }
 
+// RefuseSubmission records a submission refused before it reached the
+// pipeline (wrong media type, oversize): every refusal is audited, even one
+// whose bytes were never read.
+func (h *Hub) RefuseSubmission(ctx context.Context, err error) {
+	h.refused(ctx, &Intake{outcome: Outcome{Err: err}})
+}
+
 // refused records a refusal in the audit log with its code, never the
 // payload. Internal errors are logged, not audited as refusals: the client
 // retries them.

@@ -95,20 +95,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	refuse := func(p *contracts.Problem) {
+		s.hub.RefuseSubmission(r.Context(), p)
+		writeProblem(w, r, p)
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/jose" {
-		writeProblem(w, r, contracts.Refuse(contracts.CodeUnsupportedMedia, "content type must be application/jose"))
+		refuse(contracts.Refuse(contracts.CodeUnsupportedMedia, "content type must be application/jose"))
 		return
 	}
 	if r.ContentLength > s.maxBytes {
-		writeProblem(w, r, contracts.Refuse(contracts.CodePayloadTooLarge, "limit is %d bytes", s.maxBytes))
+		refuse(contracts.Refuse(contracts.CodePayloadTooLarge, "limit is %d bytes", s.maxBytes))
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeProblem(w, r, contracts.Refuse(contracts.CodePayloadTooLarge, "limit is %d bytes", s.maxBytes))
+			refuse(contracts.Refuse(contracts.CodePayloadTooLarge, "limit is %d bytes", s.maxBytes))
 			return
 		}
 		writeProblem(w, r, contracts.Refuse(contracts.CodeBadRequest, "could not read the request body"))

@@ -185,6 +185,9 @@ type rawBundleEvent struct {
 // first of them (a *contracts.Problem wrapping a *Failure).
 func VerifyBundle(data []byte, pub ed25519.PublicKey) (Report, error) {
 	var rep Report
+	if len(pub) != ed25519.PublicKeySize {
+		return rep, fmt.Errorf("audit: verify bundle: the hub public key must be %d bytes, got %d", ed25519.PublicKeySize, len(pub))
+	}
 	fail := func(err error) error {
 		if f, ok := FailureOf(err); ok {
 			rep.Failures = append(rep.Failures, f)

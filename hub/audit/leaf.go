@@ -1,7 +1,3 @@
-// Package audit is the hub's tamper-evident audit trail: an append-only
-// RFC 6962 Merkle log of audit events, stored through database/sql inside the
-// caller's transaction, with C2SP signed checkpoints that auditors verify
-// offline with only the hub's public key.
 package audit
 
 import (
