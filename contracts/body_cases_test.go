@@ -37,6 +37,9 @@ var bodyCases = []bodyCase{
 	{name: "an acceptance body is valid", kind: "referral.accepted", input: file("bodies/referral.accepted/valid.json")},
 	{name: "an empty acceptance body is valid", kind: "referral.accepted", input: file("bodies/referral.accepted/empty.json")},
 	{name: "a decline body is valid", kind: "referral.declined", input: file("bodies/referral.declined/valid.json")},
+	{name: "a consent withdrawal body is valid", kind: "consent.withdrawn", input: file("bodies/consent.withdrawn/valid.json")},
+	{name: "a policy violation body is valid", kind: "policy.violation", input: file("bodies/policy.violation/valid.json")},
+	{name: "a policy violation without categories is valid", kind: "policy.violation", input: raw(`{"violated_message":"01JDQ7Z8K9M2N3P4Q5R6S7T8V9","code":"body_invalid"}`)},
 
 	{name: "a referral without a child is invalid", kind: "referral.request", input: edit(minimalReferral, func(d jsonDoc) { delete(d, "child") }), code: CodeBodyInvalid, fields: []string{"child"}},
 	{name: "a referral without urgency is invalid", kind: "referral.request", input: edit(minimalReferral, func(d jsonDoc) { delete(d, "urgency") }), code: CodeBodyInvalid, fields: []string{"urgency"}},
@@ -86,4 +89,11 @@ var bodyCases = []bodyCase{
 	{name: "a receipt digest given as a number is invalid", kind: "receipt", input: raw(`{"sha256":1}`), code: CodeBodyInvalid, fields: []string{"sha256"}},
 	{name: "a decline without reason is invalid", kind: "referral.declined", input: raw(`{}`), code: CodeBodyInvalid, fields: []string{"reason"}},
 	{name: "an acceptance naming an invalid agency is invalid", kind: "referral.accepted", input: raw(`{"responsible_agency":"Mali"}`), code: CodeBodyInvalid, fields: []string{"responsible_agency"}},
+	{name: "a withdrawal without consent reference is invalid", kind: "consent.withdrawn", input: raw(`{"withdrawn_at":"2025-12-02T10:15:00Z"}`), code: CodeBodyInvalid, fields: []string{"consent_ref"}},
+	{name: "a withdrawal whose reference holds a space is invalid", kind: "consent.withdrawn", input: raw(`{"consent_ref":"Awa Traoré","withdrawn_at":"2025-12-02T10:15:00Z"}`), code: CodeBodyInvalid, fields: []string{"consent_ref"}},
+	{name: "a withdrawal time with an offset is invalid", kind: "consent.withdrawn", input: raw(`{"consent_ref":"CNS-1","withdrawn_at":"2025-12-02T10:15:00+01:00"}`), code: CodeBodyInvalid, fields: []string{"withdrawn_at"}},
+	{name: "a policy violation with another code is invalid", kind: "policy.violation", input: raw(`{"violated_message":"01JDQ7Z8K9M2N3P4Q5R6S7T8V9","code":"consent_expired"}`), code: CodeBodyInvalid, fields: []string{"code"}},
+	{name: "a policy violation naming an unknown category is invalid", kind: "policy.violation", input: raw(`{"violated_message":"01JDQ7Z8K9M2N3P4Q5R6S7T8V9","code":"body_category_mismatch","categories":["religion"]}`), code: CodeBodyInvalid, fields: []string{"categories[0]"}},
+	{name: "a policy violation with an empty category list is invalid", kind: "policy.violation", input: raw(`{"violated_message":"01JDQ7Z8K9M2N3P4Q5R6S7T8V9","code":"body_category_mismatch","categories":[]}`), code: CodeBodyInvalid, fields: []string{"categories"}},
+	{name: "a policy violation without the violated message is invalid", kind: "policy.violation", input: raw(`{"code":"body_invalid"}`), code: CodeBodyInvalid, fields: []string{"violated_message"}},
 }

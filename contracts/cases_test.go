@@ -63,6 +63,8 @@ var envelopeCases = []envelopeCase{
 	{name: "a receipt is accepted", input: file(receiptSample)},
 	{name: "an acceptance is accepted", input: file(acceptedSample)},
 	{name: "a decline is accepted", input: file(declinedSample)},
+	{name: "a consent withdrawal is accepted", input: file("envelopes/valid/consent-withdrawn.json")},
+	{name: "a policy violation report is accepted", input: file("envelopes/valid/policy-violation.json")},
 	{name: "an acceptance with an empty body object is accepted", input: file("envelopes/valid/referral-accepted-empty-body.json")},
 	{name: "optional fields may be absent", input: edit(referralSample, func(d jsonDoc) {
 		delete(d, "seq")
@@ -153,6 +155,9 @@ var envelopeCases = []envelopeCase{
 	{name: "an opening kind whose transfer differs from its id is invalid", input: edit(referralSample, func(d jsonDoc) { d["transfer"] = otherUUIDv7 }), code: CodeInvalidEnvelope, fields: []string{"transfer"}, goOnly: true},
 	{name: "a non-opening kind whose transfer equals its id is invalid", input: edit(receiptSample, func(d jsonDoc) { d["transfer"] = d["id"] }), code: CodeInvalidEnvelope, fields: []string{"transfer"}, goOnly: true},
 	{name: "a receipt without in_reply_to is invalid", input: edit(receiptSample, func(d jsonDoc) { delete(d, "in_reply_to") }), code: CodeInvalidEnvelope, fields: []string{"in_reply_to"}},
+	{name: "a policy violation report without in_reply_to is invalid", input: edit("envelopes/valid/policy-violation.json", func(d jsonDoc) { delete(d, "in_reply_to") }), code: CodeInvalidEnvelope, fields: []string{"in_reply_to"}},
+	{name: "a consent withdrawal with a consent object is invalid", input: edit("envelopes/valid/consent-withdrawn.json", func(d jsonDoc) { d["purpose"] = "follow_up" }), code: CodeInvalidEnvelope, fields: []string{"purpose"}},
+	{name: "a consent withdrawal whose body is another kind's is invalid", input: edit("envelopes/valid/consent-withdrawn.json", func(d jsonDoc) { d["body"] = jsonDoc{"reason": "other"} }), code: CodeBodyInvalid, fields: []string{"body.reason"}},
 	{name: "an empty in_reply_to is invalid", input: edit(acceptedSample, func(d jsonDoc) { d["in_reply_to"] = "" }), code: CodeInvalidEnvelope, fields: []string{"in_reply_to"}},
 	{name: "a null in_reply_to is invalid rather than absent", input: edit(acceptedSample, func(d jsonDoc) { d["in_reply_to"] = nil }), code: CodeInvalidEnvelope, fields: []string{"in_reply_to"}},
 

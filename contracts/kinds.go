@@ -49,6 +49,17 @@ var kindTable = []KindSpec{
 		NewBody: func() any { return new(ReferralDeclined) },
 		Label:   Label{"Référencement refusé, avec un motif", "Referral declined, with a reason"},
 	},
+	{
+		Name:    "consent.withdrawn",
+		NewBody: func() any { return new(ConsentWithdrawn) },
+		Label:   Label{"Retrait du consentement : plus aucun envoi sous ce consentement, sauf clôture et effacement", "Consent withdrawn: nothing more is sent under this consent except closure and erasure"},
+	},
+	{
+		Name:         "policy.violation",
+		NeedsReplyTo: true,
+		NewBody:      func() any { return new(PolicyViolation) },
+		Label:        Label{"Signalement par le destinataire d'un message contraire aux règles (catégories de données non déclarées)", "Recipient's report of a message that broke the rules (undeclared data categories)"},
+	},
 }
 
 // Kind returns the spec of a registered kind.

@@ -37,6 +37,8 @@ func TestTheRegistryHoldsTheV1Kinds(t *testing.T) {
 		"receipt":           {replyTo: true},
 		"referral.accepted": {},
 		"referral.declined": {},
+		"consent.withdrawn": {},
+		"policy.violation":  {replyTo: true},
 	}
 	if got := KindNames(); len(got) != len(want) {
 		t.Fatalf("kinds = %v", got)
@@ -142,6 +144,8 @@ func TestBodyCategoriesReportWhatABodyCarries(t *testing.T) {
 		{"health notes are health data", "referral.request", edit(minimalReferral, func(d jsonDoc) { d["health_notes"] = "asthme" }), []string{"identity", "health"}},
 		{"a receipt carries no personal data", "receipt", file("bodies/receipt/valid.json"), nil},
 		{"a decline carries no personal data", "referral.declined", file("bodies/referral.declined/valid.json"), nil},
+		{"a consent withdrawal carries no personal data", "consent.withdrawn", file("bodies/consent.withdrawn/valid.json"), nil},
+		{"a policy violation report carries no personal data", "policy.violation", file("bodies/policy.violation/valid.json"), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

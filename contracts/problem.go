@@ -63,6 +63,22 @@ const (
 	CodeAuditFork              Code = "audit_fork"
 	CodeAuditShrunk            Code = "audit_shrunk"
 	CodeAuditBundleInvalid     Code = "audit_bundle_invalid"
+
+	// Consent and corridor policy refusals (hub/policy): the hub checks the
+	// signed metadata of every message against the corridor agreements.
+	CodeCorridorNotAgreed     Code = "corridor_not_agreed"
+	CodeConsentMissing        Code = "consent_missing"
+	CodeConsentExpired        Code = "consent_expired"
+	CodeConsentScopeRecipient Code = "consent_scope_recipient"
+	CodeConsentScopePurpose   Code = "consent_scope_purpose"
+	CodeCategoryNotAllowed    Code = "category_not_allowed"
+	CodeConsentGiverInvalid   Code = "consent_giver_invalid"
+	CodeChildAssentMissing    Code = "child_assent_missing"
+	CodeOverrideNotAllowed    Code = "override_not_allowed"
+	CodeOverrideUnapproved    Code = "override_unapproved"
+	CodeLegalBasisNotAccepted Code = "legal_basis_not_accepted"
+	CodeConsentWithdrawn      Code = "consent_withdrawn"
+	CodeBodyCategoryMismatch  Code = "body_category_mismatch"
 )
 
 // problemSpec is one row of the refusal table.
@@ -117,6 +133,20 @@ var problemTable = map[Code]problemSpec{
 	CodeAuditFork:              {http.StatusConflict, "Journal d'audit divergent : deux points de contrôle signés de même taille ont des racines différentes.", "Forked audit log: two signed checkpoints of the same size have different roots."},
 	CodeAuditShrunk:            {http.StatusConflict, "Journal d'audit raccourci : le point de contrôle est plus petit que le précédent.", "Shrunk audit log: the checkpoint is smaller than the previous one."},
 	CodeAuditBundleInvalid:     {http.StatusUnprocessableEntity, "Dossier d'audit invalide.", "Invalid audit bundle."},
+
+	CodeCorridorNotAgreed:     {http.StatusForbidden, "Aucun accord de coopération en vigueur ne couvre cet échange (pays ou services, type de message ou finalité).", "No agreement in force covers this exchange (countries or agencies, message kind or purpose)."},
+	CodeConsentMissing:        {http.StatusForbidden, "Ce message contient des données personnelles mais n'indique aucun consentement ni autre fondement.", "This message carries personal data but states no consent or other lawful basis."},
+	CodeConsentExpired:        {http.StatusForbidden, "Le consentement a expiré : il faut le renouveler avant d'envoyer ce message.", "The consent has expired: renew it before sending this message."},
+	CodeConsentScopeRecipient: {http.StatusForbidden, "Le consentement ne couvre pas ce service destinataire ni son pays.", "The consent does not cover this recipient agency or its country."},
+	CodeConsentScopePurpose:   {http.StatusForbidden, "Le consentement ne couvre pas la finalité de ce message.", "The consent does not cover the purpose of this message."},
+	CodeCategoryNotAllowed:    {http.StatusForbidden, "Le message contient des catégories de données que le consentement ou l'accord ne permet pas de partager pour cette finalité.", "The message carries data categories that the consent or the agreement does not allow for this purpose."},
+	CodeConsentGiverInvalid:   {http.StatusForbidden, "Cette personne ne peut pas donner le consentement pour un enfant de cette tranche d'âge.", "This person may not give consent for a child of this age band."},
+	CodeChildAssentMissing:    {http.StatusForbidden, "L'accord de l'enfant doit être recueilli et noté pour cette tranche d'âge.", "The child's assent must be sought and recorded for this age band."},
+	CodeOverrideNotAllowed:    {http.StatusForbidden, "L'accord entre ces pays ne permet pas de déroger au consentement, même dans l'intérêt supérieur de l'enfant.", "The agreement between these countries does not allow overriding consent, even in the child's best interests."},
+	CodeOverrideUnapproved:    {http.StatusForbidden, "La dérogation n'est pas validée par un ou une responsable habilité(e) du service, distinct(e) de l'expéditeur.", "The override is not approved by an authorised supervisor of the agency other than the sender."},
+	CodeLegalBasisNotAccepted: {http.StatusForbidden, "Ce fondement juridique, ou ce texte de loi, n'est pas reconnu par l'accord entre ces pays.", "This lawful basis, or this legal reference, is not recognised by the agreement between these countries."},
+	CodeConsentWithdrawn:      {http.StatusForbidden, "Le consentement a été retiré : seuls la clôture et l'effacement du dossier restent possibles.", "The consent was withdrawn: only closing and erasing the case remain possible."},
+	CodeBodyCategoryMismatch:  {http.StatusUnprocessableEntity, "Le contenu du message contient des données d'une catégorie non déclarée.", "The message body carries data of an undeclared category."},
 }
 
 // Codes lists every known code, sorted, for docs and tests.

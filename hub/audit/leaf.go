@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // EventType names what happened. The set is open: later issues add types
@@ -146,6 +147,18 @@ func (ev Event) Validate() error {
 	} {
 		if len(f.value) > maxIDLen {
 			return bad("%s longer than %d bytes", f.name, maxIDLen)
+		}
+	}
+	// Invalid UTF-8 would be replaced on encoding, so the leaf would not
+	// decode back to the same event: refuse it instead of logging it.
+	for _, v := range []string{ev.MessageID, ev.Transfer, ev.Kind, ev.From, ev.To, ev.Actor, ev.Code, ev.Detail} {
+		if !utf8.ValidString(v) {
+			return bad("a field is not valid UTF-8")
+		}
+	}
+	for k, v := range ev.Extra {
+		if !utf8.ValidString(v) {
+			return bad("extra %q is not valid UTF-8", k)
 		}
 	}
 	if ev.CaseDigest != "" && !digestPattern.MatchString(ev.CaseDigest) {

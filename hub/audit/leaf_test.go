@@ -3,9 +3,12 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 func TestEventEncodingIsCanonicalAndRoundTrips(t *testing.T) {
@@ -84,15 +87,17 @@ func TestDecodeEventRejectsEveryNonCanonicalForm(t *testing.T) {
 
 func TestValidateBoundsFreeText(t *testing.T) {
 	cases := map[string]func(*Event){
-		"an empty type":         func(e *Event) { e.Type = "" },
-		"a type with spaces":    func(e *Event) { e.Type = "message accepted" },
-		"a zero time":           func(e *Event) { e.At = time.Time{} },
-		"a long detail":         func(e *Event) { e.Detail = strings.Repeat("x", maxDetailLen+1) },
-		"a long message id":     func(e *Event) { e.MessageID = strings.Repeat("x", maxIDLen+1) },
-		"a case ref in clear":   func(e *Event) { e.CaseDigest = "BF-2025-0001" },
-		"a short body digest":   func(e *Event) { e.BodyDigest = "abcd" },
-		"a free-form extra key": func(e *Event) { e.Extra = map[string]string{"Child Name": "x"} },
-		"a long extra value":    func(e *Event) { e.Extra = map[string]string{"note": strings.Repeat("x", maxExtraVal+1)} },
+		"an empty type":          func(e *Event) { e.Type = "" },
+		"a type with spaces":     func(e *Event) { e.Type = "message accepted" },
+		"a zero time":            func(e *Event) { e.At = time.Time{} },
+		"a long detail":          func(e *Event) { e.Detail = strings.Repeat("x", maxDetailLen+1) },
+		"a long message id":      func(e *Event) { e.MessageID = strings.Repeat("x", maxIDLen+1) },
+		"a case ref in clear":    func(e *Event) { e.CaseDigest = "BF-2025-0001" },
+		"a short body digest":    func(e *Event) { e.BodyDigest = "abcd" },
+		"a free-form extra key":  func(e *Event) { e.Extra = map[string]string{"Child Name": "x"} },
+		"a long extra value":     func(e *Event) { e.Extra = map[string]string{"note": strings.Repeat("x", maxExtraVal+1)} },
+		"invalid UTF-8":          func(e *Event) { e.Detail = "d\xe9cid\xe9" },
+		"invalid UTF-8 in extra": func(e *Event) { e.Extra = map[string]string{"state": "\xff"} },
 	}
 	for name, mutate := range cases {
 		t.Run("it refuses "+name, func(t *testing.T) {
@@ -126,4 +131,53 @@ func TestCaseDigestIsKeyedAndDomainSeparated(t *testing.T) {
 			t.Errorf("digest with %s equals the original", name)
 		}
 	}
+}
+
+// TestAnyValidEventRoundTripsCanonically: whatever valid event the hub
+// logs, its leaf decodes back to the same event and re-encodes to the very
+// same bytes (control characters, U+2028, HTML characters and all).
+func TestAnyValidEventRoundTripsCanonically(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		text := func(label string, maxLen int) string { return rapid.StringN(0, maxLen, maxLen).Draw(t, label) }
+		hexDigest := func(label string) string {
+			if rapid.Bool().Draw(t, label+"?") {
+				return ""
+			}
+			return rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, label)
+		}
+		ev := Event{
+			Type:       EventType(rapid.StringMatching(`[a-z][a-z0-9_.]{0,20}`).Draw(t, "type")),
+			At:         time.UnixMilli(rapid.Int64Range(946684800000, 4102444800000).Draw(t, "at")),
+			MessageID:  text("message_id", maxIDLen/4),
+			Transfer:   text("transfer", maxIDLen/4),
+			Kind:       text("kind", maxIDLen/4),
+			From:       text("from", maxIDLen/4),
+			To:         text("to", maxIDLen/4),
+			Actor:      text("actor", maxIDLen/4),
+			Code:       text("code", maxIDLen/4),
+			CaseDigest: hexDigest("case_digest"),
+			BodyDigest: hexDigest("body_digest"),
+			Detail:     text("detail", maxDetailLen/4),
+			Extra: rapid.MapOfN(rapid.StringMatching(`[a-z][a-z0-9_]{0,10}`), rapid.StringN(0, 20, 80), 0, 4).
+				Draw(t, "extra"),
+		}
+		data, err := ev.Encode()
+		if err != nil {
+			t.Fatalf("valid event refused: %v", err)
+		}
+		back, err := DecodeEvent(data)
+		if err != nil {
+			t.Fatalf("leaf %s does not decode: %v", data, err)
+		}
+		again, err := back.Encode()
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-encoding changed the leaf:\n%s\n%s", data, again)
+		}
+		if len(ev.Extra) == 0 {
+			ev.Extra = nil
+		}
+		if !reflect.DeepEqual(back, ev.Normalize()) {
+			t.Fatalf("decoded %#v, want %#v", back, ev.Normalize())
+		}
+	})
 }
