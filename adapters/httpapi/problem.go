@@ -3,7 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
+
+	"golang.org/x/text/language"
 
 	"github.com/relais-hub/relais/contracts"
 )
@@ -18,19 +19,22 @@ type problemDoc struct {
 	Fields []string `json:"fields,omitempty"`
 }
 
-// lang picks French unless the client prefers English. The network's
-// working language is French, so it is the default.
+// supported are the languages of user-facing text, French first: it is the
+// network's working language and the default.
+var supported = language.NewMatcher([]language.Tag{language.French, language.English})
+
+// lang picks the response language from Accept-Language, honouring quality
+// weights (q=0 excludes a language).
 func lang(r *http.Request) string {
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch {
-		case strings.HasPrefix(tag, "fr"):
-			return "fr"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil || len(tags) == 0 {
+		return "fr"
 	}
-	return "fr"
+	_, idx, conf := supported.Match(tags...)
+	if conf == language.No || idx != 1 {
+		return "fr"
+	}
+	return "en"
 }
 
 // writeProblem answers with problem+json. Internal errors never expose their
