@@ -11,6 +11,10 @@ import (
 
 const relayBatch = 256
 
+// relayLease is how long a relay holds the deliveries it claimed; a hub that
+// dies holding a lease delays them by at most this much.
+const relayLease = 30 * time.Second
+
 // metaRecipient names the recipient in transport metadata: an agency id,
 // never personal data.
 const metaRecipient = "relais_recipient"
@@ -56,7 +60,7 @@ func (h *Hub) relay(ctx context.Context) {
 }
 
 func (h *Hub) relayOnce(ctx context.Context) (int, error) {
-	items, err := h.store.PendingOutbox(ctx, relayBatch)
+	items, err := h.store.ClaimOutbox(ctx, h.instance, relayBatch, relayLease)
 	if err != nil {
 		return 0, err
 	}

@@ -121,7 +121,9 @@ type Hub struct {
 	transport Transport
 
 	relayWake chan struct{}
-	inboxes   *notifier
+	// instance names this process among the hubs sharing a store.
+	instance string
+	inboxes  *notifier
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -146,6 +148,7 @@ func New(cfg Config) (*Hub, error) {
 		metrics:   cfg.Metrics,
 		publicKey: pub,
 		relayWake: make(chan struct{}, 1),
+		instance:  watermill.NewShortUUID(),
 		inboxes:   newNotifier(),
 		// The ingress is synchronous: Publish returns once the pipeline has
 		// committed or refused the message, and the outcome travels back in

@@ -23,6 +23,10 @@ type Store interface {
 	Inbox(ctx context.Context, agency string, after uint64, limit int) ([]InboxItem, error)
 	// PendingOutbox lists deliveries not yet handed to the transport.
 	PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, error)
+	// ClaimOutbox leases up to limit unclaimed deliveries to owner, so
+	// that several hubs' relays share the outbox without publishing the
+	// same delivery twice (a lost lease only means a harmless republish).
+	ClaimOutbox(ctx context.Context, owner string, limit int, lease time.Duration) ([]OutboxItem, error)
 	// Trail lists a transfer's events in log order.
 	Trail(ctx context.Context, transfer string) ([]Event, error)
 	Transfer(ctx context.Context, id string) (Transfer, error)

@@ -311,6 +311,38 @@ func TestStoreContract(t *testing.T) {
 		})
 	})
 
+	t.Run("two relays never claim the same delivery while a lease holds", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s *sqlstore.Store) {
+			seed(t, s, "ci.a", "ml.b")
+			insert(t, s, msg("m1", "ci.a", "ml.b"), msg("m2", "ci.a", "ml.b"), msg("m3", "ci.a", "ml.b"))
+			first, err := s.ClaimOutbox(ctx, "hub-1", 2, time.Minute)
+			if err != nil || len(first) != 2 || first[0].MessageID != "m1" || first[1].MessageID != "m2" {
+				t.Fatalf("first claim = %+v, %v", first, err)
+			}
+			second, _ := s.ClaimOutbox(ctx, "hub-2", 10, time.Minute)
+			if len(second) != 1 || second[0].MessageID != "m3" {
+				t.Fatalf("second claim = %+v", second)
+			}
+			if none, _ := s.ClaimOutbox(ctx, "hub-2", 10, time.Minute); len(none) != 0 {
+				t.Fatalf("leased deliveries claimed again: %+v", none)
+			}
+		})
+	})
+
+	t.Run("a delivery whose lease ran out is claimed again", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s *sqlstore.Store) {
+			seed(t, s, "ci.a", "ml.b")
+			insert(t, s, msg("m1", "ci.a", "ml.b"))
+			if got, _ := s.ClaimOutbox(ctx, "dead-hub", 10, -time.Second); len(got) != 1 {
+				t.Fatalf("claim = %+v", got)
+			}
+			got, err := s.ClaimOutbox(ctx, "hub-2", 10, time.Minute)
+			if err != nil || len(got) != 1 || got[0].MessageID != "m1" {
+				t.Fatalf("reclaim = %+v, %v", got, err)
+			}
+		})
+	})
+
 	t.Run("transfers are created then updated in place", func(t *testing.T) {
 		eachStore(t, func(t *testing.T, s *sqlstore.Store) {
 			tr := hub.Transfer{ID: "t1", Sender: "ci.a", Recipient: "ml.b", CaseDigest: "d", State: hub.StateRequested, Holder: "ci.a", OpenedAt: t0, UpdatedAt: t0}

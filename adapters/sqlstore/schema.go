@@ -162,4 +162,13 @@ CREATE TABLE tokens (
 `, nil},
 	// The audit log's tables (hub/audit owns their shape).
 	{2, "", "", func(d Dialect) []string { return audit.Migrations(string(d)) }},
+	// Outbox leases: with several hubs on one database, each relay claims a
+	// batch for a while so two relays do not publish the same deliveries.
+	{5, `
+ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
+`, `
+ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
+`, nil},
 }

@@ -282,6 +282,49 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]hub.OutboxItem,
 	return out, rows.Err()
 }
 
+// ClaimOutbox leases up to limit deliveries nobody holds (or whose lease
+// ran out) to owner for lease. PostgreSQL skips rows another relay is
+// claiming at the same moment; SQLite has a single writer.
+func (s *Store) ClaimOutbox(ctx context.Context, owner string, limit int, lease time.Duration) ([]hub.OutboxItem, error) {
+	var out []hub.OutboxItem
+	err := s.Update(ctx, func(tx hub.Tx) error {
+		t := tx.(*Tx)
+		now := time.Now()
+		q := `SELECT seq, message_id, recipient, created_at FROM outbox WHERE claimed_until < ? ORDER BY seq LIMIT ?`
+		if s.dialect == Postgres {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+		rows, err := t.tx.QueryContext(ctx, s.rebind(q), micros(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var it hub.OutboxItem
+			var seq, at int64
+			if err := rows.Scan(&seq, &it.MessageID, &it.Recipient, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			it.Seq, it.CreatedAt = uint64(seq), fromMicros(at)
+			out = append(out, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, it := range out {
+			if _, err := t.exec(ctx, `UPDATE outbox SET claimed_until = ?, claimed_by = ? WHERE seq = ?`, micros(now.Add(lease)), owner, int64(it.Seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return out, nil
+}
+
 const eventColumns = `idx, type, at, message_id, transfer, kind, sender, recipient, actor, code, detail, jws_digest, case_digest`
 
 func (s *Store) Trail(ctx context.Context, transfer string) ([]hub.Event, error) {

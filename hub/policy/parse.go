@@ -1,0 +1,495 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/relais-hub/relais/contracts"
+)
+
+// The keys of an agreement file, in the order the README documents them.
+var (
+	topKeys = []string{
+		"version", "id", "title", "valid_from", "valid_until", "parties", "kinds",
+		"purposes", "legal_bases", "override", "legal_references", "sla",
+		"retention", "statistics", "age_bands",
+	}
+	titleKeys     = []string{"fr", "en"}
+	overrideKeys  = []string{"allowed", "approver_role"}
+	referenceKeys = []string{"id", "cite"}
+	slaKeys       = []string{"time_to_receipt", "time_to_answer", "follow_up_interval", "escalation_after"}
+	retentionKeys = []string{"delivered_ciphertext"}
+	statsKeys     = []string{"min_cell_size"}
+	ageBandKeys   = []string{"consent_by", "child_assent_required"}
+)
+
+// ApproverRoles are the roles an agreement may name as override approver.
+// The directory registers supervisor keys under this role.
+var ApproverRoles = []string{"supervisor"}
+
+var (
+	corridorIDPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+	referenceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,62}$`)
+	yamlLinePattern    = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+)
+
+const (
+	// maxRetention caps how long the hub may keep delivered ciphertext: it
+	// is a relay, not an archive.
+	maxRetention = 365 * 24 * time.Hour
+	// minCellSizeFloor: a disclosure threshold below 3 protects nobody.
+	minCellSizeFloor = 3
+	// minCiteLength keeps a cited text from being so short ("Loi") that it
+	// would match any reference.
+	minCiteLength = 10
+	maxCiteLength = 200
+)
+
+// parseFile reads one agreement. It returns the corridor (nil if the file
+// is too broken to describe one) and every issue found.
+func parseFile(name string, data []byte) (*Corridor, []Issue) {
+	r := &reader{file: name}
+	root, ok := r.document(data)
+	if !ok {
+		return nil, r.issues
+	}
+	c := r.corridor(root)
+	if len(r.issues) > 0 {
+		return nil, r.issues
+	}
+	c.File = name
+	return c, nil
+}
+
+// document decodes exactly one YAML document holding a mapping.
+func (r *reader) document(data []byte) (*yaml.Node, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			r.fail(nil, "", "the file is empty")
+		} else {
+			r.syntaxError(err)
+		}
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			r.syntaxError(err)
+		} else {
+			r.fail(&extra, "", "a second YAML document: write one agreement per file")
+		}
+		return nil, false
+	}
+	if len(doc.Content) != 1 {
+		r.fail(&doc, "", "the file holds no agreement")
+		return nil, false
+	}
+	return doc.Content[0], true
+}
+
+func (r *reader) syntaxError(err error) {
+	msg := err.Error()
+	if m := yamlLinePattern.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		r.issues = append(r.issues, Issue{File: r.file, Line: line, Message: "YAML syntax: " + m[2]})
+		return
+	}
+	r.issues = append(r.issues, Issue{File: r.file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+}
+
+// corridor reads the top-level mapping.
+func (r *reader) corridor(root *yaml.Node) *Corridor {
+	c := &Corridor{Statistics: Statistics{MinCellSize: DefaultMinCellSize}, AgeBands: DefaultAgeBands()}
+	m, ok := r.mapping(root, "", topKeys...)
+	if !ok {
+		return c
+	}
+	if n, ok := m.require("version"); ok {
+		if v, ok := r.integer(n, "version"); ok {
+			if v < 1 {
+				r.fail(n, "version", "must be 1 or more")
+			}
+			c.Version = v
+		}
+	}
+	if n, ok := m.require("id"); ok {
+		c.Line = n.Line
+		if id, ok := r.str(n, "id"); ok {
+			if !corridorIDPattern.MatchString(id) {
+				r.fail(n, "id", "must be 2 to 63 lower-case letters, digits and hyphens, such as bf-ci-ml")
+			}
+			c.ID = id
+		}
+	}
+	if n, ok := m.require("title"); ok {
+		c.Title = r.label(n, "title")
+	}
+	r.validity(m, c)
+	if n, ok := m.require("parties"); ok {
+		c.Parties = r.parties(n)
+	}
+	if n, ok := m.require("kinds"); ok {
+		c.Kinds = r.kinds(n)
+	}
+	r.purposes(m, c)
+	if n, ok := m.require("legal_bases"); ok {
+		c.LegalBases, _ = r.list(n, "legal_bases", r.inVocabulary(contracts.ConsentBases))
+	}
+	r.override(m, c)
+	r.legalReferences(m, c)
+	if n, ok := m.require("sla"); ok {
+		c.SLA = r.sla(n)
+	}
+	if n, ok := m.require("retention"); ok {
+		c.Retention = r.retention(n)
+	}
+	if n, ok := m.get("statistics"); ok {
+		c.Statistics = r.statistics(n)
+	}
+	if n, ok := m.get("age_bands"); ok {
+		c.AgeBands = r.ageBands(n)
+	}
+	return c
+}
+
+func (r *reader) label(n *yaml.Node, path string) contracts.Label {
+	var l contracts.Label
+	m, ok := r.mapping(n, path, titleKeys...)
+	if !ok {
+		return l
+	}
+	if v, ok := m.require("fr"); ok {
+		l.FR, _ = r.str(v, join(path, "fr"))
+	}
+	if v, ok := m.require("en"); ok {
+		l.EN, _ = r.str(v, join(path, "en"))
+	}
+	return l
+}
+
+func (r *reader) validity(m *mapping, c *Corridor) {
+	if n, ok := m.require("valid_from"); ok {
+		c.ValidFrom, _ = r.date(n, "valid_from")
+	}
+	n, ok := m.get("valid_until")
+	if !ok {
+		return
+	}
+	until, ok := r.date(n, "valid_until")
+	if !ok {
+		return
+	}
+	if !c.ValidFrom.IsZero() && until.Before(c.ValidFrom) {
+		r.fail(n, "valid_until", "is before valid_from (%s)", c.ValidFrom.Format(time.DateOnly))
+	}
+	c.ValidUntil = until
+}
+
+func (r *reader) inVocabulary(v contracts.Vocabulary) func(*yaml.Node, string, string) bool {
+	return func(item *yaml.Node, s, path string) bool {
+		if v.Has(s) {
+			return true
+		}
+		r.fail(item, path, "%q is not a %s%s; known: %s", s, v.Name(), suggestion(s, v.Codes()), strings.Join(v.Codes(), ", "))
+		return false
+	}
+}
+
+func (r *reader) parties(n *yaml.Node) []string {
+	parties, ok := r.list(n, "parties", func(item *yaml.Node, s, path string) bool {
+		if contracts.ValidCountry(s) || contracts.ValidAgencyID(s) {
+			return true
+		}
+		if country, _, found := strings.Cut(s, "."); found && !contracts.ValidCountry(country) {
+			r.fail(item, path, "%q starts with %q, which is not an ISO 3166-1 country code", s, country)
+		} else {
+			r.fail(item, path, "%q is neither a lower-case ISO 3166-1 country code (bf, ci, ml) nor an agency id (bf.dpe-bobo)", s)
+		}
+		return false
+	})
+	if !ok {
+		return parties
+	}
+	if len(parties) < 2 {
+		r.fail(n, "parties", "an agreement needs at least two parties")
+	}
+	for i, p := range parties {
+		if country := contracts.AgencyCountry(p); country != "" && slices.Contains(parties, country) {
+			r.fail(n.Content[i], index("parties", i), "agency %q is already covered by its country %q in this list", p, country)
+		}
+	}
+	return parties
+}
+
+func (r *reader) kinds(n *yaml.Node) []string {
+	kinds, ok := r.list(n, "kinds", func(item *yaml.Node, s, path string) bool {
+		if _, known := contracts.Kind(s); known {
+			return true
+		}
+		r.fail(item, path, "%q is not a message kind%s; known: %s", s, suggestion(s, contracts.KindNames()), strings.Join(contracts.KindNames(), ", "))
+		return false
+	})
+	if ok && !slices.Contains(kinds, "receipt") {
+		r.fail(n, "kinds", "must include receipt: every delivered message is acknowledged by a signed receipt")
+	}
+	return kinds
+}
+
+// carriesPersonalData reports whether any allowed kind carries personal
+// data (and therefore needs purposes).
+func carriesPersonalData(kinds []string) bool {
+	for _, k := range kinds {
+		if spec, ok := contracts.Kind(k); ok && spec.PersonalData {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *reader) purposes(m *mapping, c *Corridor) {
+	n, ok := m.get("purposes")
+	if !ok {
+		if carriesPersonalData(c.Kinds) {
+			m.r.fail(m.node, "purposes", "required key is missing: the allowed kinds carry personal data, so the agreement must say for which purposes and which data categories")
+		}
+		return
+	}
+	pm, ok := r.mapping(n, "purposes")
+	if !ok {
+		return
+	}
+	if len(pm.node.Content) == 0 {
+		r.fail(n, "purposes", "must list at least one purpose")
+		return
+	}
+	c.Purposes = map[string][]string{}
+	pairs := pm.pairs()
+	for i := 0; i < len(pairs); i += 2 {
+		k, v := pairs[i], pairs[i+1]
+		path := join("purposes", k.Value)
+		if !r.inVocabulary(contracts.Purposes)(k, k.Value, path) {
+			continue
+		}
+		cats, _ := r.list(v, path, r.inVocabulary(contracts.DataCategories))
+		c.Purposes[k.Value] = sortedCategories(cats)
+	}
+}
+
+// sortedCategories puts categories in vocabulary order, for stable
+// explanations.
+func sortedCategories(cats []string) []string {
+	var out []string
+	for _, code := range contracts.DataCategories.Codes() {
+		if slices.Contains(cats, code) {
+			out = append(out, code)
+		}
+	}
+	return out
+}
+
+func (r *reader) override(m *mapping, c *Corridor) {
+	listed := c.AcceptsBasis("best_interests_override")
+	n, ok := m.get("override")
+	if !ok {
+		if listed {
+			r.fail(m.node, "override", "required key is missing: legal_bases lists best_interests_override, so say who approves overrides (allowed: true, approver_role: supervisor)")
+		}
+		return
+	}
+	om, ok := r.mapping(n, "override", overrideKeys...)
+	if !ok {
+		return
+	}
+	if v, ok := om.require("allowed"); ok {
+		allowed, ok := r.boolean(v, "override.allowed")
+		if ok && allowed != listed && c.LegalBases != nil {
+			if allowed {
+				r.fail(v, "override.allowed", "is true but legal_bases does not list best_interests_override")
+			} else {
+				r.fail(v, "override.allowed", "is false but legal_bases lists best_interests_override")
+			}
+		}
+		c.Override.Allowed = allowed
+	}
+	v, ok := om.get("approver_role")
+	if !ok {
+		if c.Override.Allowed {
+			r.fail(n, "override.approver_role", "required key is missing when overrides are allowed")
+		}
+		return
+	}
+	role, ok := r.str(v, "override.approver_role")
+	if ok && !slices.Contains(ApproverRoles, role) {
+		r.fail(v, "override.approver_role", "%q is not a registered role; known: %s", role, strings.Join(ApproverRoles, ", "))
+	}
+	c.Override.ApproverRole = role
+}
+
+func (r *reader) legalReferences(m *mapping, c *Corridor) {
+	listed := c.AcceptsBasis("legal_obligation")
+	n, ok := m.get("legal_references")
+	if !ok {
+		if listed {
+			r.fail(m.node, "legal_references", "required key is missing: legal_bases lists legal_obligation, so list the texts it may rest on")
+		}
+		return
+	}
+	if !listed && c.LegalBases != nil {
+		r.fail(n, "legal_references", "legal_bases does not list legal_obligation, so these references would never be used")
+	}
+	if !r.plain(n, "legal_references") {
+		return
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		r.fail(n, "legal_references", "must be a non-empty list of {id, cite}")
+		return
+	}
+	for i, item := range n.Content {
+		path := index("legal_references", i)
+		im, ok := r.mapping(item, path, referenceKeys...)
+		if !ok {
+			continue
+		}
+		var ref LegalReference
+		if v, ok := im.require("id"); ok {
+			if id, ok := r.str(v, join(path, "id")); ok {
+				if !referenceIDPattern.MatchString(id) {
+					r.fail(v, join(path, "id"), "must be lower-case letters, digits, dots and hyphens, such as accord-ml-ci-2000")
+				}
+				for _, prev := range c.LegalReferences {
+					if prev.ID == id {
+						r.fail(v, join(path, "id"), "%q is used twice", id)
+					}
+				}
+				ref.ID = id
+			}
+		}
+		if v, ok := im.require("cite"); ok {
+			if cite, ok := r.str(v, join(path, "cite")); ok {
+				switch n := len([]rune(cite)); {
+				case n < minCiteLength || n > maxCiteLength:
+					r.fail(v, join(path, "cite"), "must be %d to %d characters: the text as messages cite it", minCiteLength, maxCiteLength)
+				case strings.ContainsFunc(cite, isControl) || cite != strings.TrimSpace(cite):
+					r.fail(v, join(path, "cite"), "must be one line without leading or trailing spaces")
+				}
+				ref.Cite = cite
+			}
+		}
+		c.LegalReferences = append(c.LegalReferences, ref)
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func (r *reader) sla(n *yaml.Node) SLA {
+	var s SLA
+	m, ok := r.mapping(n, "sla", slaKeys...)
+	if !ok {
+		return s
+	}
+	fields := []*time.Duration{&s.TimeToReceipt, &s.TimeToAnswer, &s.FollowUpInterval, &s.EscalationAfter}
+	for i, key := range slaKeys {
+		path := join("sla", key)
+		v, ok := m.require(key)
+		if !ok {
+			continue
+		}
+		if d, ok := r.duration(v, path); ok {
+			if d <= 0 {
+				r.fail(v, path, "must be longer than zero")
+			}
+			*fields[i] = d
+		}
+	}
+	if s.TimeToReceipt > 0 && s.TimeToAnswer > 0 && s.TimeToReceipt > s.TimeToAnswer {
+		v, _ := m.get("time_to_receipt")
+		r.fail(v, "sla.time_to_receipt", "is longer than sla.time_to_answer: a referral is receipted before it is answered")
+	}
+	return s
+}
+
+func (r *reader) retention(n *yaml.Node) Retention {
+	var ret Retention
+	m, ok := r.mapping(n, "retention", retentionKeys...)
+	if !ok {
+		return ret
+	}
+	v, ok := m.require("delivered_ciphertext")
+	if !ok {
+		return ret
+	}
+	d, ok := r.duration(v, "retention.delivered_ciphertext")
+	if !ok {
+		return ret
+	}
+	if d < 0 || d > maxRetention {
+		r.fail(v, "retention.delivered_ciphertext", "must be between 0s (delete at receipt) and 365d: the hub is a relay, not an archive")
+	}
+	ret.DeliveredCiphertext = d
+	return ret
+}
+
+func (r *reader) statistics(n *yaml.Node) Statistics {
+	s := Statistics{MinCellSize: DefaultMinCellSize}
+	m, ok := r.mapping(n, "statistics", statsKeys...)
+	if !ok {
+		return s
+	}
+	v, ok := m.require("min_cell_size")
+	if !ok {
+		return s
+	}
+	if size, ok := r.integer(v, "statistics.min_cell_size"); ok {
+		if size < minCellSizeFloor {
+			r.fail(v, "statistics.min_cell_size", "must be at least %d: smaller counts identify children", minCellSizeFloor)
+		}
+		s.MinCellSize = size
+	}
+	return s
+}
+
+// ageBands reads a full age-band table: every band of the protocol, no
+// other, so that no child falls outside the table.
+func (r *reader) ageBands(n *yaml.Node) AgeBandTable {
+	t := AgeBandTable{Bands: map[string]AgeBandRule{}, Custom: true}
+	m, ok := r.mapping(n, "age_bands")
+	if !ok {
+		return t
+	}
+	pairs := m.pairs()
+	for i := 0; i < len(pairs); i += 2 {
+		k, v := pairs[i], pairs[i+1]
+		path := join("age_bands", k.Value)
+		if !r.inVocabulary(contracts.AgeBands)(k, k.Value, path) {
+			continue
+		}
+		bm, ok := r.mapping(v, path, ageBandKeys...)
+		if !ok {
+			continue
+		}
+		var rule AgeBandRule
+		if cv, ok := bm.require("consent_by"); ok {
+			rule.ConsentBy, _ = r.list(cv, join(path, "consent_by"), r.inVocabulary(contracts.ConsentGivers))
+		}
+		if av, ok := bm.require("child_assent_required"); ok {
+			rule.ChildAssentRequired, _ = r.boolean(av, join(path, "child_assent_required"))
+		}
+		t.Bands[k.Value] = rule
+	}
+	for _, band := range contracts.AgeBands.Codes() {
+		if _, ok := m.keys[band]; !ok {
+			r.fail(n, join("age_bands", band), "band missing: the table must cover every age band (%s)", strings.Join(contracts.AgeBands.Codes(), ", "))
+		}
+	}
+	return t
+}
