@@ -15,10 +15,6 @@ const relayBatch = 256
 // dies holding a lease delays them by at most this much.
 const relayLease = 30 * time.Second
 
-// metaRecipient names the recipient in transport metadata: an agency id,
-// never personal data.
-const metaRecipient = "relais_recipient"
-
 func (h *Hub) wakeRelay() {
 	select {
 	case h.relayWake <- struct{}{}:
@@ -65,8 +61,9 @@ func (h *Hub) relayOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, it := range items {
+		// The transport carries the message id only: the delivery handler
+		// reads everything else from the store.
 		msg := message.NewMessage(it.MessageID, []byte(it.MessageID))
-		msg.Metadata.Set(metaRecipient, it.Recipient)
 		if err := h.transport.Publisher.Publish(DeliveriesTopic, msg); err != nil {
 			return 0, err
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -19,7 +20,7 @@ import (
 
 // DeliveriesTopic is the transport topic the outbox relay publishes to. It
 // carries message ids only, never bodies or case data.
-const DeliveriesTopic = "relais.deliveries"
+const DeliveriesTopic = "deliveries"
 
 // Policy decides whether a verified, validated message may cross. The hub
 // calls it inside the accepting transaction; a refusal is a
@@ -61,6 +62,12 @@ type Config struct {
 	// relay when no wake-up arrives (another hub committed it).
 	RelayInterval time.Duration
 	Now           func() time.Time
+	// Timers gives the deadlines of the case-transfer lifecycle (the
+	// corridor agreements' service levels); DefaultTimers when nil.
+	Timers TimerPolicy
+	// TimerInterval is how often the hub looks for passed deadlines
+	// (default 30 s).
+	TimerInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +91,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
+	}
+	if c.Timers == nil {
+		c.Timers = DefaultTimers{}
+	}
+	if c.TimerInterval <= 0 {
+		c.TimerInterval = 30 * time.Second
 	}
 }
 
@@ -124,6 +137,11 @@ type Hub struct {
 	// instance names this process among the hubs sharing a store.
 	instance string
 	inboxes  *notifier
+
+	// erasedPending is raised when a transfer was erased, for the timer
+	// loop to have the store reclaim the erased bytes (see reclaimErased).
+	erasedPending atomic.Bool
+	reclaimAgain  bool
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -219,6 +237,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		p := audit.Publisher{Log: h.cfg.Audit, DB: h.store.AuditDB(), Interval: h.cfg.CheckpointInterval,
 			OnError: func(err error) { h.log.Error("audit checkpoint", "err", err) }}
 		_ = p.Run(ctx)
+	}()
+	// Deadlines of the case-transfer lifecycle (timers.go).
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.runTimers(ctx)
 	}()
 	return nil
 }

@@ -17,6 +17,9 @@ type Metrics struct {
 	deliveries prometheus.Counter
 	poisoned   prometheus.Counter
 	outbox     prometheus.Gauge
+	// deadlines counts reminders and escalations of the case-transfer
+	// lifecycle (timers.go).
+	deadlines *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg (nil: unregistered, for tests).
@@ -42,8 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "relais_outbox_relayed_batch", Help: "Size of the last batch the outbox relay handed to the transport.",
 		}),
 	}
+	m.deadlines = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relais_deadlines_missed_total", Help: "Lifecycle deadlines that passed, by stage (reminder, escalation) and timer (receipt, alert, answer, followup, erasure).",
+	}, []string{"stage", "timer"})
 	if reg != nil {
 		reg.MustRegister(m.messages, m.rejections, m.submit, m.deliveries, m.poisoned, m.outbox)
+		reg.MustRegister(m.deadlines)
 	}
 	return m
 }
@@ -53,6 +60,10 @@ func (m *Metrics) rejected(code contracts.Code) { m.rejections.WithLabelValues(s
 func (m *Metrics) delivered()                   { m.deliveries.Inc() }
 func (m *Metrics) poison()                      { m.poisoned.Inc() }
 func (m *Metrics) setOutbox(n int)              { m.outbox.Set(float64(n)) }
+
+func (m *Metrics) timerFired(stage TimerStage, kind TimerKind) {
+	m.deadlines.WithLabelValues(string(stage), string(kind)).Inc()
+}
 
 func (m *Metrics) observeSubmit(in *Intake, d time.Duration) {
 	outcome := "accepted"

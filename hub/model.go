@@ -93,6 +93,10 @@ type Event struct {
 	// signature only).
 	JWSDigest  string
 	CaseDigest string
+	// Holder is the agency that held the case when the event was logged;
+	// the store stamps it from the transfer when the event does not name
+	// it, so the trail shows who was responsible at every step.
+	Holder string
 }
 
 // EventType names what happened.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -15,6 +16,9 @@ type Registration struct {
 	Country string `json:"country"`
 	Name    string `json:"name"`
 	JWKS    []byte `json:"-"`
+	// ReportsTo is the agency's central directorate, optional: a registered
+	// agency of the same country, told when the agency misses a deadline.
+	ReportsTo string `json:"reports_to,omitempty"`
 }
 
 // RegisterAgency adds an agency with its public keys. Each kid must be new
@@ -57,10 +61,18 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 	if sig == 0 || enc == 0 {
 		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "jwks needs at least one signing and one encryption key")
 	}
+	if err := h.checkReportsTo(ctx, r); err != nil {
+		return Agency{}, err
+	}
 	a := Agency{ID: r.ID, Country: strings.ToUpper(r.Country), Name: name, JWKS: r.JWKS, RegisteredAt: h.now()}
 	err = h.store.Update(ctx, func(tx Tx) error {
 		if err := tx.InsertAgency(ctx, a); err != nil {
 			return err
+		}
+		if r.ReportsTo != "" {
+			if err := tx.SetReportsTo(ctx, a.ID, r.ReportsTo); err != nil {
+				return err
+			}
 		}
 		_, err := tx.AppendEvent(ctx, Event{Type: EventAgencyRegistered, At: a.RegisteredAt, Actor: actor, To: a.ID})
 		return err
@@ -69,4 +81,22 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 		return Agency{}, err
 	}
 	return a, h.directory.Reload(ctx)
+}
+
+// checkReportsTo: a directorate is a registered agency of the same country,
+// other than the agency itself.
+func (h *Hub) checkReportsTo(ctx context.Context, r Registration) error {
+	if r.ReportsTo == "" {
+		return nil
+	}
+	if !contracts.ValidAgencyID(r.ReportsTo) || r.ReportsTo == r.ID ||
+		contracts.AgencyCountry(r.ReportsTo) != contracts.AgencyCountry(r.ID) {
+		return contracts.Refuse(contracts.CodeAgencyInvalid, "reports_to must be another agency of the same country")
+	}
+	if _, err := h.directory.Agency(ctx, r.ReportsTo); errors.Is(err, ErrNotFound) {
+		return contracts.Refuse(contracts.CodeAgencyInvalid, "reports_to names an agency that is not registered")
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

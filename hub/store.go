@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // ErrNotFound is returned by stores for a missing row.
@@ -42,6 +44,14 @@ type Store interface {
 	// and checkpoints (hub/audit works on database/sql directly).
 	AuditDB() *sql.DB
 
+	// Auditor returns a registered auditor, or ErrNotFound.
+	Auditor(ctx context.Context, id string) (Auditor, error)
+	// AuditEvents lists the logged events matching q, in log order, with
+	// their exact leaf bytes (see AuditQuery), at most q.Limit of them.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+
+	LifecycleStore
+
 	Close() error
 }
 
@@ -69,4 +79,61 @@ type Tx interface {
 	Dequeue(ctx context.Context, seq uint64) error
 
 	InsertAgency(ctx context.Context, a Agency) error
+
+	InsertAuditor(ctx context.Context, a Auditor) error
+	// AppendAuditEvent appends an audit event that is not a trail event
+	// (an auditor's query, an admin action with its parameters) and
+	// indexes it like one; it returns the leaf index.
+	AppendAuditEvent(ctx context.Context, e audit.Event) (uint64, error)
+
+	LifecycleTx
+}
+
+// LifecycleStore is what the case-transfer lifecycle reads outside a
+// transaction.
+type LifecycleStore interface {
+	// Transfers lists the transfers q.Agency is a party to or had a
+	// deadline escalated to, most recently updated first.
+	Transfers(ctx context.Context, q TransferQuery) ([]TransferSummary, error)
+	// ReclaimErased makes the engine drop the old versions of erased rows
+	// from its files (SQLite: checkpoint and truncate the write-ahead log).
+	ReclaimErased(ctx context.Context) error
+}
+
+// LifecycleTx is what the case-transfer lifecycle reads and writes inside
+// the accepting transaction, and what the timer loop claims.
+type LifecycleTx interface {
+	// LastSeq is the highest seq agency used in transfer (0: none yet);
+	// SaveSeq records a new one.
+	LastSeq(ctx context.Context, transfer, agency string) (uint64, error)
+	SaveSeq(ctx context.Context, transfer, agency string, seq uint64) error
+	// KindSenders lists the agencies that sent a message of kind in
+	// transfer.
+	KindSenders(ctx context.Context, transfer, kind string) ([]string, error)
+	// LatestOfKind returns the last accepted message of kind in transfer,
+	// or ErrNotFound.
+	LatestOfKind(ctx context.Context, transfer, kind string) (StoredMessage, error)
+	// LinkTransfer records that transfer continues previous (forwarded).
+	LinkTransfer(ctx context.Context, transfer, previous string) error
+	// EraseTransfer empties the stored JWS of the transfer's messages,
+	// except those of the kinds kept, keeping their metadata and digests;
+	// erased messages still waiting in an inbox leave it. It returns how
+	// many were erased.
+	EraseTransfer(ctx context.Context, transfer string, keep []string, at time.Time) (int, error)
+
+	// ArmTimers stores timers, replacing any with the same transfer,
+	// subject, party and stage.
+	ArmTimers(ctx context.Context, timers []Timer) error
+	// CancelTimers deletes the transfer's timers for subject and party
+	// (an empty subject or party matches all).
+	CancelTimers(ctx context.Context, transfer, subject, party string) error
+	// ClaimDueTimers locks and returns unfired timers due at now, at most
+	// limit, skipping those another transaction holds.
+	ClaimDueTimers(ctx context.Context, now time.Time, limit int) ([]Timer, error)
+	MarkTimerFired(ctx context.Context, id int64, at time.Time, escalatedTo string) error
+
+	// ReportsTo is the agency that agency reports to ("" for none), or
+	// ErrNotFound for an unknown agency; SetReportsTo records it.
+	ReportsTo(ctx context.Context, agency string) (string, error)
+	SetReportsTo(ctx context.Context, agency, reportsTo string) error
 }

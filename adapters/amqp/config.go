@@ -90,8 +90,23 @@ type Config struct {
 	// only. Defaults to MetadataMessageID.
 	MetadataKeys []string
 
-	// Reconnect tunes the library's reconnection back-off.
+	// Reconnect tunes the library's reconnection back-off. The default
+	// (DefaultReconnect) retries at least every 5 s: the library's own
+	// default backs off to 60 s, too slow to come back within seconds of a
+	// broker that returns after a long outage.
 	Reconnect *wamqp.ReconnectConfig
+}
+
+// DefaultReconnect is the back-off used when Config.Reconnect is nil:
+// 250 ms doubling to 5 s, ±50 % jitter so hub instances do not reconnect
+// in lockstep.
+func DefaultReconnect() *wamqp.ReconnectConfig {
+	return &wamqp.ReconnectConfig{
+		BackoffInitialInterval:     250 * time.Millisecond,
+		BackoffRandomizationFactor: 0.5,
+		BackoffMultiplier:          2,
+		BackoffMaxInterval:         5 * time.Second,
+	}
 }
 
 // Names on the broker (exchanges, queues, topics) are fixed code constants:
@@ -139,7 +154,7 @@ func (c *Config) setDefaults() {
 		c.MetadataKeys = []string{MetadataMessageID}
 	}
 	if c.Reconnect == nil {
-		c.Reconnect = wamqp.DefaultReconnectConfig()
+		c.Reconnect = DefaultReconnect()
 	}
 }
 

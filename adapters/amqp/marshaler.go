@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -24,8 +25,10 @@ const (
 	MetadataDeathCount  = "x-death-count"
 )
 
+var errConsumerCancelled = errors.New("amqp: consumer cancelled by the broker")
+
 // marshaler is the library's DefaultMarshaler (persistent delivery mode,
-// message UUID in a header) with two additions:
+// message UUID in a header) with these additions:
 //
 //   - On publish it refuses metadata keys outside the allow-list, so nothing
 //     but ids ends up in AMQP headers, and sets the AMQP message-id property
@@ -36,10 +39,12 @@ const (
 //     redelivered message: without this, every redelivery would fail to
 //     unmarshal, be nacked again and end in the dead-letter queue without the
 //     handler ever seeing it.
-//   - On consume it also guarantees the UUID header (falling back to the AMQP
-//     message-id property): the DefaultMarshaler sizes its metadata map with
-//     len(headers)-1 and panics on a message that has no header at all, such
-//     as one an operator moves back by hand from the dead-letter queue.
+//   - On consume it falls back to the AMQP message-id property when the UUID
+//     header is missing (a message an operator moved back by hand from the
+//     dead-letter queue, say): the DefaultMarshaler would give it an empty
+//     UUID, and the hub's consumers dedupe on it.
+//   - It refuses the empty delivery the library reads from a closed
+//     deliveries channel (see Unmarshal).
 type marshaler struct {
 	wamqp.DefaultMarshaler
 	allowed map[string]bool
@@ -74,6 +79,14 @@ func (m marshaler) Marshal(msg *message.Message) (amqp091.Publishing, error) {
 }
 
 func (m marshaler) Unmarshal(d amqp091.Delivery) (*message.Message, error) {
+	if d.Acknowledger == nil {
+		// A zero Delivery: the library read it from a deliveries channel that
+		// amqp091 closed because the broker cancelled the consumer (its queue
+		// was deleted). Refusing it makes the library drop the channel and
+		// subscribe again, topology included, instead of handing an empty
+		// message to the handler.
+		return nil, errConsumerCancelled
+	}
 	d = brokerHeadersAsStrings(d)
 	if _, ok := d.Headers[wamqp.DefaultMessageUUIDHeaderKey]; !ok {
 		d.Headers[wamqp.DefaultMessageUUIDHeaderKey] = d.MessageId

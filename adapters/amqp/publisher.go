@@ -247,3 +247,8 @@ func (p *Publisher) Close() error {
 	p.pool.close()
 	return p.conn.Close()
 }
+
+// Connected reports whether the publisher holds a live broker connection
+// (for a readiness probe); while it does not, Publish fails fast with
+// ErrNotConnected and the library keeps reconnecting.
+func (p *Publisher) Connected() bool { return p.conn.IsConnected() }

@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 
@@ -21,9 +22,14 @@ import (
 //   - Persistent true: durable quorum queues, persistent messages, and the
 //     queue exists from the first publish on.
 //   - NewSubscriberReceivesOldMessages false: a consumed message is gone.
-//   - RestartServiceCommand: the broker drops every connection of the test
-//     vhost (a full broker restart would also cut the other packages' tests
-//     that share this broker); the clients must reconnect and lose nothing.
+//   - RestartServiceCommand: only with RELAIS_TEST_AMQP_SUITE_RECONNECT=1.
+//     The suite's TestReconnect records a message as published in a goroutine
+//     that runs after Publish returns, and compares once everything arrived;
+//     with confirms and consumption this fast the last message is often
+//     received before it is recorded ("received: 10000, sent: 9999", about
+//     one run in three here, and a data race under -race). Reconnection is
+//     proved by TestReconnection instead, with the same cut: the broker
+//     drops every connection of the test vhost.
 func TestUniversalPubSubSuite(t *testing.T) {
 	cfg := Config{URL: brokerURL(t)}
 	// The suite puts a "test" metadata key on its messages.
@@ -35,7 +41,7 @@ func TestUniversalPubSubSuite(t *testing.T) {
 	}
 
 	var restart []string
-	if testVhost != "" {
+	if testVhost != "" && os.Getenv("RELAIS_TEST_AMQP_SUITE_RECONNECT") == "1" {
 		restart = []string{"rabbitmqctl", "-q", "close_all_connections", "-p", testVhost, "relais test: universal suite reconnect"}
 	}
 	features := tests.Features{

@@ -31,17 +31,19 @@ var demoAgencies = []struct{ ID, Name string }{
 }
 
 func demoCmd() *cobra.Command {
-	var lang string
+	var lang, store, broker string
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a complete three-agency exchange on an embedded hub (referral → receipt → acceptance → trail)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), lang, keep)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), demoOptions{Lang: lang, Keep: keep, Store: store, Broker: broker})
 		},
 	}
 	cmd.Flags().StringVar(&lang, "lang", "fr", "fr or en")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's data directory")
+	cmd.Flags().StringVar(&store, "store", "", "run the demo on PostgreSQL (postgres:// URL) instead of the embedded store")
+	cmd.Flags().StringVar(&broker, "broker", "", "run the demo through RabbitMQ (amqp:// URL) instead of the in-process transport")
 	return cmd
 }
 
@@ -54,12 +56,20 @@ func say(out io.Writer, lang, fr, en string, args ...any) {
 	fmt.Fprintf(out, text+"\n", args...)
 }
 
-func runDemo(ctx context.Context, out io.Writer, lang string, keep bool) error {
+// demoOptions choose the demo's language and engines.
+type demoOptions struct {
+	Lang          string
+	Keep          bool
+	Store, Broker string
+}
+
+func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
+	lang := o.Lang
 	dir, err := os.MkdirTemp("", "relais-demo-")
 	if err != nil {
 		return err
 	}
-	if !keep {
+	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
 	logFile, err := os.OpenFile(filepath.Join(dir, "hub.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -67,7 +77,7 @@ func runDemo(ctx context.Context, out io.Writer, lang string, keep bool) error {
 		return err
 	}
 	defer logFile.Close()
-	rh, err := startHub(ctx, hubOptions{Listen: "127.0.0.1:0", Data: filepath.Join(dir, "hub"), HubID: "relais-demo-hub",
+	rh, err := startHub(ctx, hubOptions{Listen: "127.0.0.1:0", Data: filepath.Join(dir, "hub"), HubID: "relais-demo-hub", Store: o.Store, Broker: o.Broker,
 		Logger: slog.New(slog.NewJSONHandler(logFile, nil))})
 	if err != nil {
 		return err

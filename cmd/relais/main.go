@@ -36,6 +36,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), agencyCmd(), sendCmd(), inboxCmd(), answerCmd(true), answerCmd(false), trailCmd(), demoCmd())
+	root.AddCommand(auditorCmd(), auditCmd())
 	return root
 }
 

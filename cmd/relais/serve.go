@@ -17,11 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	relaisamqp "github.com/relais-hub/relais/adapters/amqp"
 	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/contracts/seal"
@@ -36,7 +38,9 @@ type hubOptions struct {
 	HubID  string
 	// Store is empty for the embedded SQLite store in Data, or a
 	// postgres:// URL.
-	Store  string
+	Store string
+	// Broker is empty for the in-process transport, or an amqp:// URL.
+	Broker string
 	Logger *slog.Logger
 }
 
@@ -71,6 +75,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Listen, "listen", envOr("RELAIS_LISTEN", "127.0.0.1:8470"), "address to listen on (RELAIS_LISTEN)")
 	cmd.Flags().StringVar(&opts.Data, "data", envOr("RELAIS_DATA", "relais-data"), "data directory (RELAIS_DATA)")
 	cmd.Flags().StringVar(&opts.Store, "store", envOr("RELAIS_STORE", ""), "store: empty for embedded SQLite in --data, or postgres://user:pass@host/db (RELAIS_STORE)")
+	cmd.Flags().StringVar(&opts.Broker, "broker", envOr("RELAIS_BROKER", ""), "broker: empty for the in-process transport, or amqp://user:pass@host:5672/vhost (RELAIS_BROKER)")
 	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
 	return cmd
 }
@@ -108,22 +113,35 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport, brokerReady, closeTransport, err := openTransport(o)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg)})
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport})
 	if err != nil {
+		closeTransport()
 		store.Close()
 		return nil, err
 	}
 	if err := h.Run(ctx); err != nil {
+		closeTransport()
 		store.Close()
 		return nil, err
 	}
 	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
-		Ready: func() error { return store.DB().PingContext(ctx) }})
+		Ready: func() error {
+			if err := store.DB().PingContext(ctx); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			return brokerReady()
+		}})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		h.Close()
+		closeTransport()
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
@@ -149,6 +167,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			defer cancel()
 			_ = srv.Shutdown(shutdownCtx)
 			_ = h.Close()
+			closeTransport()
 			_ = store.Close()
 		},
 	}, nil
@@ -187,6 +206,37 @@ func newAuditLog(o hubOptions, key jwk.Key) (*audit.Log, error) {
 		dialect = audit.DialectPostgres
 	}
 	return audit.New(audit.Config{Origin: o.HubID + "/audit", Signer: priv, Dialect: dialect})
+}
+
+// openTransport connects to RabbitMQ when a broker URL is given; nil means
+// the hub's in-process transport. brokerReady reports a degraded broker to
+// /readyz while the outbox keeps accepting.
+func openTransport(o hubOptions) (t *hub.Transport, brokerReady func() error, closeFn func(), err error) {
+	noop := func() error { return nil }
+	if o.Broker == "" {
+		return nil, noop, func() {}, nil
+	}
+	if !strings.HasPrefix(o.Broker, "amqp://") && !strings.HasPrefix(o.Broker, "amqps://") {
+		return nil, nil, nil, fmt.Errorf("broker %q: expected an amqp:// URL", redactURL(o.Broker))
+	}
+	cfg := relaisamqp.Config{URL: o.Broker, ConnectionName: "relais-hub " + o.HubID, Topics: []string{hub.DeliveriesTopic}}
+	wmLogger := watermill.NewSlogLogger(o.Logger.With("component", "amqp"))
+	pub, err := relaisamqp.NewPublisher(cfg, wmLogger)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("broker %s: %w", redactURL(o.Broker), err)
+	}
+	sub, err := relaisamqp.NewSubscriber(cfg, wmLogger)
+	if err != nil {
+		pub.Close()
+		return nil, nil, nil, fmt.Errorf("broker %s: %w", redactURL(o.Broker), err)
+	}
+	ready := func() error {
+		if c, ok := pub.(interface{ Connected() bool }); ok && !c.Connected() {
+			return errors.New("broker disconnected: accepted messages wait in the outbox")
+		}
+		return nil
+	}
+	return &hub.Transport{Publisher: pub, Subscriber: sub}, ready, func() { sub.Close(); pub.Close() }, nil
 }
 
 // redactURL hides a password in a URL before it is printed.

@@ -130,17 +130,35 @@ func (c *Corridor) AcceptsBasis(basis string) bool { return slices.Contains(c.Le
 // Covers reports whether a message from sender to recipient (agency ids)
 // falls under the agreement: each matches a different party.
 func (c *Corridor) Covers(sender, recipient string) bool {
+	return c.covers(newParty(sender), newParty(recipient))
+}
+
+func (c *Corridor) covers(sender, recipient party) bool {
 	for i, from := range c.Parties {
-		if !partyMatches(from, sender) {
+		if !sender.under(from) {
 			continue
 		}
 		for j, to := range c.Parties {
-			if i != j && partyMatches(to, recipient) {
+			if i != j && recipient.under(to) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// party is an agency id with its country, split once per decision.
+type party struct{ agency, country string }
+
+func newParty(agency string) party {
+	return party{agency: agency, country: contracts.AgencyCountry(agency)}
+}
+
+// under reports whether the agency falls under an agreement's party: the
+// agency itself, or its country. An invalid agency id (no country) falls
+// under nothing.
+func (p party) under(agreementParty string) bool {
+	return p.country != "" && (agreementParty == p.agency || agreementParty == p.country)
 }
 
 // legalReference returns the accepted reference that ref cites.
@@ -151,15 +169,6 @@ func (c *Corridor) legalReference(ref string) (LegalReference, bool) {
 		}
 	}
 	return LegalReference{}, false
-}
-
-// partyMatches reports whether an agency id falls under a party: the
-// agency itself, or its country.
-func partyMatches(party, agency string) bool {
-	if party == agency {
-		return true
-	}
-	return contracts.ValidCountry(party) && contracts.AgencyCountry(agency) == party
 }
 
 // clone returns a deep copy, so callers of Set.Corridors cannot alter a

@@ -65,7 +65,13 @@ func SignOverrideApproval(key jwk.Key, messageID, reason string, at time.Time) (
 // and this reason.
 func (e *evaluation) overrideApproved(consent *contracts.Consent) {
 	o := consent.Override
-	if o == nil || !contracts.IsOverrideReason(o.Reason) {
+	if o == nil {
+		e.unapproved(RuleOverrideApproval, label(
+			"La dérogation n'indique ni motif ni validation par un ou une responsable.",
+			"The override states neither a reason nor a supervisor's approval."))
+		return
+	}
+	if !contracts.IsOverrideReason(o.Reason) {
 		e.deny(contracts.CodeOverrideUnapproved, RuleOverrideReason, []string{"consent.override.reason"}, labelf(
 			"Une dérogation doit invoquer l'un de ces motifs : %s.",
 			"An override must give one of these reasons: %s.",

@@ -71,6 +71,9 @@ func parseFile(name string, data []byte) (*Corridor, []Issue) {
 
 // document decodes exactly one YAML document holding a mapping.
 func (r *reader) document(data []byte) (*yaml.Node, bool) {
+	if !r.indentedWithSpaces(data) {
+		return nil, false
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -97,14 +100,50 @@ func (r *reader) document(data []byte) (*yaml.Node, bool) {
 	return doc.Content[0], true
 }
 
-func (r *reader) syntaxError(err error) {
-	msg := err.Error()
-	if m := yamlLinePattern.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		r.issues = append(r.issues, Issue{File: r.file, Line: line, Message: "YAML syntax: " + m[2]})
-		return
+// yamlParserProblems are the problems yaml.v3 reports from its parser
+// rather than its scanner. For these it prints a 0-based line (the start
+// of the enclosing collection, or the offending token), where scanner
+// errors get a 1-based one; syntaxError corrects the difference so every
+// issue points at a line the editor shows.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+// indentedWithSpaces reports tabs in indentation itself: it is the most
+// common mistake in hand-edited YAML, and yaml.v3 places it a line early.
+func (r *reader) indentedWithSpaces(data []byte) bool {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") {
+			r.issues = append(r.issues, Issue{File: r.file, Line: i + 1, Column: strings.Index(indent, "\t") + 1,
+				Message: "YAML syntax: a tab in the indentation; indent with spaces"})
+			return false
+		}
 	}
-	r.issues = append(r.issues, Issue{File: r.file, Message: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+	return true
+}
+
+func (r *reader) syntaxError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLinePattern.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if slices.Contains(yamlParserProblems, msg) {
+		line++
+	}
+	r.issues = append(r.issues, Issue{File: r.file, Line: line, Message: "YAML syntax: " + msg})
 }
 
 // corridor reads the top-level mapping.

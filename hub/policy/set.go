@@ -72,9 +72,10 @@ func (s *Set) covering(sender, recipient string) []*Corridor {
 	if s == nil {
 		return nil
 	}
+	from, to := newParty(sender), newParty(recipient)
 	var out []*Corridor
 	for _, c := range s.corridors {
-		if c.Covers(sender, recipient) {
+		if c.covers(from, to) {
 			out = append(out, c)
 		}
 	}
