@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type Config struct {
 	Policy             Policy
 	Logger             *slog.Logger
 	Metrics            *Metrics
+	// Instance names this process among the hubs sharing a store; it must
+	// be stable across restarts of the same process (default: the host
+	// name) so a restarted hub takes back its own outbox claims at once.
+	Instance string
 	// Lanes is the number of parallel ingress lanes (default 2×GOMAXPROCS).
 	Lanes int
 	// RelayInterval bounds how long a committed delivery can wait for the
@@ -73,6 +78,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
 	}
 	if c.Lanes <= 0 {
 		c.Lanes = 2 * runtime.GOMAXPROCS(0)
@@ -166,7 +174,7 @@ func New(cfg Config) (*Hub, error) {
 		metrics:   cfg.Metrics,
 		publicKey: pub,
 		relayWake: make(chan struct{}, 1),
-		instance:  watermill.NewShortUUID(),
+		instance:  cfg.Instance,
 		inboxes:   newNotifier(),
 		// The ingress is synchronous: Publish returns once the pipeline has
 		// committed or refused the message, and the outcome travels back in

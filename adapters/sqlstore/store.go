@@ -290,11 +290,19 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, limit int, lease 
 	err := s.Update(ctx, func(tx hub.Tx) error {
 		t := tx.(*Tx)
 		now := time.Now()
-		q := `SELECT seq, message_id, recipient, created_at FROM outbox WHERE claimed_until < ? ORDER BY seq LIMIT ?`
-		if s.dialect == Postgres {
+		// A relay always takes back its own claims: a hub restarted after a
+		// crash (same owner name) resumes at once instead of waiting out the
+		// lease. SQLite serves one hub process, so leases do not apply.
+		q := `SELECT seq, message_id, recipient, created_at FROM outbox WHERE (claimed_until < ? OR claimed_by = ?) ORDER BY seq LIMIT ?`
+		args := []any{micros(now), owner, limit}
+		switch s.dialect {
+		case Postgres:
 			q += ` FOR UPDATE SKIP LOCKED`
+		case SQLite:
+			q = `SELECT seq, message_id, recipient, created_at FROM outbox ORDER BY seq LIMIT ?`
+			args = []any{limit}
 		}
-		rows, err := t.tx.QueryContext(ctx, s.rebind(q), micros(now), limit)
+		rows, err := t.tx.QueryContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return err
 		}
@@ -328,7 +336,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, limit int, lease 
 const eventColumns = `idx, type, at, message_id, transfer, kind, sender, recipient, actor, code, detail, jws_digest, case_digest`
 
 func (s *Store) Trail(ctx context.Context, transfer string) ([]hub.Event, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+eventColumns+` FROM events WHERE transfer = ? ORDER BY idx`), transfer)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+eventColumns+`, holder FROM events WHERE transfer = ? ORDER BY idx`), transfer)
 	if err != nil {
 		return nil, fmt.Errorf("trail: %w", err)
 	}
@@ -338,7 +346,7 @@ func (s *Store) Trail(ctx context.Context, transfer string) ([]hub.Event, error)
 		var e hub.Event
 		var idx, at int64
 		var typ string
-		if err := rows.Scan(&idx, &typ, &at, &e.MessageID, &e.Transfer, &e.Kind, &e.From, &e.To, &e.Actor, &e.Code, &e.Detail, &e.JWSDigest, &e.CaseDigest); err != nil {
+		if err := rows.Scan(&idx, &typ, &at, &e.MessageID, &e.Transfer, &e.Kind, &e.From, &e.To, &e.Actor, &e.Code, &e.Detail, &e.JWSDigest, &e.CaseDigest, &e.Holder); err != nil {
 			return nil, err
 		}
 		e.Index, e.Type, e.At = uint64(idx), hub.EventType(typ), fromMicros(at)

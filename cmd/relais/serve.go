@@ -39,6 +39,8 @@ type hubOptions struct {
 	// Store is empty for the embedded SQLite store in Data, or a
 	// postgres:// URL.
 	Store string
+	// Instance names this hub among several sharing a store.
+	Instance string
 	// Broker is empty for the in-process transport, or an amqp:// URL.
 	Broker string
 	Logger *slog.Logger
@@ -76,6 +78,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Data, "data", envOr("RELAIS_DATA", "relais-data"), "data directory (RELAIS_DATA)")
 	cmd.Flags().StringVar(&opts.Store, "store", envOr("RELAIS_STORE", ""), "store: empty for embedded SQLite in --data, or postgres://user:pass@host/db (RELAIS_STORE)")
 	cmd.Flags().StringVar(&opts.Broker, "broker", envOr("RELAIS_BROKER", ""), "broker: empty for the in-process transport, or amqp://user:pass@host:5672/vhost (RELAIS_BROKER)")
+	cmd.Flags().StringVar(&opts.Instance, "instance", envOr("RELAIS_INSTANCE", ""), "name of this hub process among several sharing a store, stable across restarts (default: host name) (RELAIS_INSTANCE)")
 	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
 	return cmd
 }
@@ -120,7 +123,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport})
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport, Instance: o.Instance})
 	if err != nil {
 		closeTransport()
 		store.Close()

@@ -1,0 +1,182 @@
+// Package protocol tests the v1 wire protocol end to end, in process: a real
+// hub on a real SQLite store behind its real HTTP API, driven over HTTP by
+// three registered agencies. Hostile messages are forged by hand where the
+// JOSE libraries would refuse to produce them.
+package protocol
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/adapters/httpapi"
+	"github.com/relais-hub/relais/adapters/sqlstore"
+	"github.com/relais-hub/relais/contracts"
+	"github.com/relais-hub/relais/contracts/seal"
+	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
+)
+
+const (
+	testHubID  = "relais-test-hub"
+	adminToken = "test-admin-token-0123456789abcdef"
+	joseType   = "application/jose"
+)
+
+// world is one running hub (hub.New on a SQLite store in a temp dir, its
+// HTTP API behind httptest) with three registered agencies: the Ivorian
+// service that found the child, the Malian directorate it is referred to,
+// and a Burkinabè service that is party to nothing.
+type world struct {
+	hub   *hub.Hub
+	store *sqlstore.Store
+	srv   *httptest.Server
+	logs  *syncBuffer
+
+	ci, ml, bf *party
+}
+
+// party is a registered agency: its client and its raw private keys, the
+// latter extracted from the key files independently of jwx so that tests
+// can sign and decrypt by hand.
+type party struct {
+	ID      string
+	Keys    agency.Keys
+	Client  *agency.Client
+	SigKID  string
+	SigPriv ed25519.PrivateKey
+	EncKID  string
+	EncPriv *ecdh.PrivateKey
+	// SigJWK is the public signing JWK exactly as registered.
+	SigJWK []byte
+	// KeyDir holds the key files written by agency.Init.
+	KeyDir string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hubPriv := ed25519Private(t, key)
+	auditLog, err := audit.New(audit.Config{Origin: "relais.test/log", Signer: hubPriv, Dialect: audit.DialectSQLite})
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "relais.db"), auditLog)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	caseKey := make([]byte, 32)
+	_, _ = rand.Read(caseKey)
+	w := &world{store: store, logs: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h, err := hub.New(hub.Config{ID: testHubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: logger})
+	if err != nil {
+		t.Fatalf("hub.New: %v", err)
+	}
+	if err := h.Run(ctx); err != nil {
+		t.Fatalf("hub.Run: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	w.hub = h
+	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: prometheus.NewRegistry(), Logger: logger})
+	w.srv = httptest.NewServer(api)
+	t.Cleanup(w.srv.Close)
+
+	w.ci = w.register(t, dir, "ci.dpe-abidjan", "Direction de la protection de l'enfant — Abidjan")
+	w.ml = w.register(t, dir, "ml.dnpef", "Direction nationale de la promotion de l'enfant et de la famille")
+	w.bf = w.register(t, dir, "bf.dpe-bobo", "Direction provinciale de l'action sociale — Bobo-Dioulasso")
+	return w
+}
+
+// register creates an agency's keys and registers them through
+// POST /v1/agencies with the admin token.
+func (w *world) register(t *testing.T, dir, id, name string) *party {
+	t.Helper()
+	keyDir := filepath.Join(dir, "agencies", id)
+	keys, err := agency.Init(id, keyDir)
+	if err != nil {
+		t.Fatalf("agency init %s: %v", id, err)
+	}
+	jwks, err := keys.PublicJWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.registerJWKS(t, id, name, jwks)
+	p := &party{ID: id, Keys: keys, Client: agency.New(w.srv.URL, keys), KeyDir: keyDir}
+	p.SigKID, p.SigPriv = ed25519Private(t, keys.Signing)
+	p.EncKID, p.EncPriv = x25519Private(t, keys.Encryption[0])
+	pub, err := seal.PublicKey(keys.Signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SigJWK, err = json.Marshal(pub); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// registerJWKS registers an agency's public JWKS through
+// POST /v1/agencies with the admin token.
+func (w *world) registerJWKS(t *testing.T, id, name string, jwks []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"id": id, "country": contracts.AgencyCountry(id), "name": name, "jwks": json.RawMessage(jwks)})
+	resp := w.do(t, http.MethodPost, "/v1/agencies", body, map[string]string{"Authorization": "Bearer " + adminToken, "Content-Type": "application/json"})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("register %s: status %d: %s", id, resp.Status, resp.Body)
+	}
+}
+
+// privateJWK is the JSON of an OKP private key, read without jwx.
+type privateJWK struct {
+	Kty, Crv, Kid, X, D string
+}
+
+func okpPrivate(t *testing.T, k jwk.Key, crv string) (string, []byte) {
+	t.Helper()
+	raw, err := json.Marshal(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p privateJWK
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Kty != "OKP" || p.Crv != crv {
+		t.Fatalf("key %s is %s/%s, want OKP/%s", p.Kid, p.Kty, p.Crv, crv)
+	}
+	d, err := base64.RawURLEncoding.DecodeString(p.D)
+	if err != nil {
+		t.Fatalf("key %s: d: %v", p.Kid, err)
+	}
+	return p.Kid, d
+}
+func ed25519Private(t *testing.T, k jwk.Key) (string, ed25519.PrivateKey) {
+	kid, seed := okpPrivate(t, k, "Ed25519")
+	return kid, ed25519.NewKeyFromSeed(seed)
+}
+func x25519Private(t *testing.T, k jwk.Key) (string, *ecdh.PrivateKey) {
+	kid, d := okpPrivate(t, k, "X25519")
+	priv, err := ecdh.X25519().NewPrivateKey(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid, priv
+}
