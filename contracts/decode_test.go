@@ -230,7 +230,7 @@ func TestValidateCatchesMistakesOfGoSenders(t *testing.T) {
 		{"a zero version is unsupported", func(e *Envelope) { e.V = 0 }, CodeUnsupportedVersion, nil},
 		{"a missing body is refused", func(e *Envelope) { e.Body = nil }, CodeInvalidEnvelope, []string{"body"}},
 		{"an empty data category list is refused on a plain kind", func(e *Envelope) { e.DataCategories = []string{} }, CodeInvalidEnvelope, []string{"data_categories"}},
-		{"an unregistered kind is unknown", func(e *Envelope) { e.Kind = "case.closed" }, CodeUnknownKind, nil},
+		{"an unregistered kind is unknown", func(e *Envelope) { e.Kind = "case.reopened" }, CodeUnknownKind, nil},
 		{"a body that does not match the kind is refused", func(e *Envelope) { e.Body = json.RawMessage(`{"reason":"capacity"}`) }, CodeBodyInvalid, []string{"body.reason"}},
 	}
 	for _, tc := range cases {

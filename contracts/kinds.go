@@ -60,6 +60,89 @@ var kindTable = []KindSpec{
 		NewBody:      func() any { return new(PolicyViolation) },
 		Label:        Label{"Signalement par le destinataire d'un message contraire aux règles (catégories de données non déclarées)", "Recipient's report of a message that broke the rules (undeclared data categories)"},
 	},
+	// The case-transfer lifecycle after the referral (hub/lifecycle.go says
+	// who may send each kind, and when).
+	{
+		Name:         "info.request",
+		PersonalData: true,
+		NewBody:      func() any { return new(InfoRequest) },
+		Label:        Label{"Demande d'informations complémentaires", "Request for further information"},
+	},
+	{
+		Name:         "info.reply",
+		PersonalData: true,
+		NeedsReplyTo: true,
+		NewBody:      func() any { return new(InfoReply) },
+		Label:        Label{"Réponse à une demande d'informations", "Reply to a request for information"},
+	},
+	{
+		Name:         "family.assessment",
+		PersonalData: true,
+		NewBody:      func() any { return new(FamilyAssessment) },
+		Label:        Label{"Évaluation de la famille (enquête sociale)", "Family assessment (social enquiry)"},
+	},
+	{
+		Name:    "bid.decision",
+		NewBody: func() any { return new(BIDDecision) },
+		Label:   Label{"Décision d'intérêt supérieur : retour, intégration sur place ou pays tiers", "Best-interests decision: return, local integration or third country"},
+	},
+	{
+		Name:         "return.plan",
+		PersonalData: true,
+		NewBody:      func() any { return new(ReturnPlan) },
+		Label:        Label{"Plan de retour (voyage, escorte, accueil)", "Return plan (travel, escort, reception)"},
+	},
+	{
+		Name:    "handover.confirmation",
+		NewBody: func() any { return new(HandoverConfirmation) },
+		Label:   Label{"Confirmation de la remise de l'enfant, signée par chaque partie", "Confirmation of the child's handover, signed by each side"},
+	},
+	{
+		Name:         "reintegration.plan",
+		PersonalData: true,
+		NewBody:      func() any { return new(ReintegrationPlan) },
+		Label:        Label{"Plan de réintégration", "Reintegration plan"},
+	},
+	{
+		Name:         "followup.report",
+		PersonalData: true,
+		NewBody:      func() any { return new(FollowupReport) },
+		Label:        Label{"Rapport de suivi", "Follow-up report"},
+	},
+	{
+		Name:    "case.closed",
+		NewBody: func() any { return new(CaseClosed) },
+		Label:   Label{"Clôture du cas, avec un motif", "Case closed, with a reason"},
+	},
+	{
+		Name:    "transfer.revoked",
+		NewBody: func() any { return new(TransferRevoked) },
+		Label:   Label{"Révocation du transfert par le service qui l'a ouvert", "Transfer revoked by the agency that opened it"},
+	},
+	{
+		Name:          "transfer.forwarded",
+		OpensTransfer: true,
+		PersonalData:  true,
+		NeedsReplyTo:  true,
+		NewBody:       func() any { return new(TransferForwarded) },
+		Label:         Label{"Transfert vers un pays tiers : nouveau transfert lié au précédent", "Forwarded to a third country: a new transfer linked to the previous one"},
+	},
+	{
+		Name:         "alert.child_missing",
+		PersonalData: true,
+		NewBody:      func() any { return new(ChildMissingAlert) },
+		Label:        Label{"Alerte urgente : enfant disparu", "Urgent alert: child missing"},
+	},
+	{
+		Name:    "case.erasure_requested",
+		NewBody: func() any { return new(ErasureRequested) },
+		Label:   Label{"Demande d'effacement des données du cas", "Request to erase the case data"},
+	},
+	{
+		Name:    "case.erased",
+		NewBody: func() any { return new(CaseErased) },
+		Label:   Label{"Confirmation de l'effacement de sa copie", "Confirmation that its copy was erased"},
+	},
 }
 
 // Kind returns the spec of a registered kind.

@@ -26,7 +26,7 @@ func TestValidateBodyFollowsTheBodyTable(t *testing.T) {
 }
 
 func TestValidateBodyRefusesAnUnknownKind(t *testing.T) {
-	_, err := ValidateBody("case.closed", []byte(`{}`))
+	_, err := ValidateBody("case.reopened", []byte(`{}`))
 	requireProblem(t, err, CodeUnknownKind)
 }
 
@@ -39,6 +39,21 @@ func TestTheRegistryHoldsTheV1Kinds(t *testing.T) {
 		"referral.declined": {},
 		"consent.withdrawn": {},
 		"policy.violation":  {replyTo: true},
+
+		"info.request":           {personal: true},
+		"info.reply":             {personal: true, replyTo: true},
+		"family.assessment":      {personal: true},
+		"bid.decision":           {},
+		"return.plan":            {personal: true},
+		"handover.confirmation":  {},
+		"reintegration.plan":     {personal: true},
+		"followup.report":        {personal: true},
+		"case.closed":            {},
+		"transfer.revoked":       {},
+		"transfer.forwarded":     {opens: true, personal: true, replyTo: true},
+		"alert.child_missing":    {personal: true},
+		"case.erasure_requested": {},
+		"case.erased":            {},
 	}
 	if got := KindNames(); len(got) != len(want) {
 		t.Fatalf("kinds = %v", got)

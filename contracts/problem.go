@@ -52,6 +52,8 @@ const (
 	CodeMethodNotAllowed   Code = "method_not_allowed"
 	CodeAgencyInvalid      Code = "agency_invalid"
 	CodeAgencyExists       Code = "agency_exists"
+	CodeAuditorInvalid     Code = "auditor_invalid"
+	CodeAuditorExists      Code = "auditor_exists"
 	CodeUnavailable        Code = "unavailable"
 	CodeInternal           Code = "internal_error"
 
@@ -79,6 +81,11 @@ const (
 	CodeLegalBasisNotAccepted Code = "legal_basis_not_accepted"
 	CodeConsentWithdrawn      Code = "consent_withdrawn"
 	CodeBodyCategoryMismatch  Code = "body_category_mismatch"
+
+	// Case-transfer lifecycle refusals (hub/transfer.go): the envelope's seq
+	// is not the sender's next in the transfer; the problem's expected_seq
+	// says which one is.
+	CodeOutOfOrder Code = "out_of_order"
 )
 
 // problemSpec is one row of the refusal table.
@@ -115,6 +122,7 @@ var problemTable = map[Code]problemSpec{
 	CodeNotParty:           {http.StatusForbidden, "Ce service ne participe pas à ce transfert.", "This agency is not a party to this transfer."},
 	CodeInvalidTransition:  {http.StatusConflict, "Ce message n'est pas permis à cette étape du transfert.", "This message is not allowed at this stage of the transfer."},
 	CodeReceiptMismatch:    {http.StatusUnprocessableEntity, "L'accusé de réception ne correspond pas au message reçu.", "The receipt does not match the message received."},
+	CodeOutOfOrder:         {http.StatusConflict, "Message hors séquence : un message précédent de ce service dans ce transfert n'est pas encore arrivé.", "Out-of-sequence message: an earlier message from this agency in this transfer has not arrived yet."},
 	CodeUnauthenticated:    {http.StatusUnauthorized, "Authentification requise.", "Authentication required."},
 	CodeTokenInvalid:       {http.StatusUnauthorized, "Jeton d'accès invalide.", "Invalid access token."},
 	CodeTokenExpired:       {http.StatusUnauthorized, "Jeton d'accès expiré.", "Access token expired."},
@@ -124,6 +132,8 @@ var problemTable = map[Code]problemSpec{
 	CodeMethodNotAllowed:   {http.StatusMethodNotAllowed, "Méthode non autorisée.", "Method not allowed."},
 	CodeAgencyInvalid:      {http.StatusUnprocessableEntity, "Enregistrement de service invalide.", "Invalid agency registration."},
 	CodeAgencyExists:       {http.StatusConflict, "Ce service est déjà enregistré.", "This agency is already registered."},
+	CodeAuditorInvalid:     {http.StatusUnprocessableEntity, "Enregistrement d'auditeur invalide.", "Invalid auditor registration."},
+	CodeAuditorExists:      {http.StatusConflict, "Cet auditeur est déjà enregistré.", "This auditor is already registered."},
 	CodeUnavailable:        {http.StatusServiceUnavailable, "Service momentanément indisponible, réessayez.", "Service temporarily unavailable, retry."},
 	CodeInternal:           {http.StatusInternalServerError, "Erreur interne.", "Internal error."},
 

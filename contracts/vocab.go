@@ -221,6 +221,7 @@ func Vocabularies() []Vocabulary {
 		Purposes, DataCategories, ConsentBases, ConsentGivers, AgeBands,
 		OverrideReasons, DeclineReasons, Urgencies, Sexes, Concerns,
 		LegalStatuses, DocumentTypes, Relationships, LifeStatuses, Services,
+		BIDDecisions, ClosureReasons, RevocationReasons, ErasureReasons,
 	}
 }
 

@@ -129,7 +129,7 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		if err != nil {
 			return err
 		}
-		if err := h.cfg.Policy.Decide(ctx, *in); err != nil {
+		if err := h.cfg.Policy.Decide(ctx, in); err != nil {
 			return err
 		}
 		idx, err := tx.AppendEvent(ctx, Event{
@@ -146,10 +146,14 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		if err := tx.InsertMessage(ctx, StoredMessage{
 			ID: env.ID, Kind: env.Kind, From: env.From, To: env.To, Transfer: env.Transfer, InReplyTo: env.InReplyTo,
 			CaseDigest: caseDigest, JWS: in.Raw, SHA256: in.SHA256, Receipt: receipt, LeafIndex: idx, AcceptedAt: now,
+			ConsentRef: consentRefOf(env),
 		}); err != nil {
 			return err
 		}
 		if err := change.apply(ctx, tx, h, in, now); err != nil {
+			return err
+		}
+		if err := h.recordConsentEffects(ctx, tx, in, now); err != nil {
 			return err
 		}
 		in.outcome = Outcome{ID: env.ID, Receipt: receipt, LeafIndex: idx}

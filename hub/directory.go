@@ -10,6 +10,7 @@ import (
 
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/contracts/seal"
+	"github.com/relais-hub/relais/hub/policy"
 )
 
 // registeredKey is an agency's public key as the directory knows it.
@@ -28,6 +29,8 @@ type Directory struct {
 	agencies map[string]Agency
 	keys     map[string]registeredKey // by kid
 	encKeys  map[string][]jwk.Key     // by agency
+	// supervisors holds each agency's supervisor keys by kid.
+	supervisors map[string]map[string]jwk.Key
 }
 
 func NewDirectory(store Store) *Directory {
@@ -43,7 +46,20 @@ func (d *Directory) Reload(ctx context.Context) error {
 	agencies := make(map[string]Agency, len(list))
 	keys := map[string]registeredKey{}
 	enc := map[string][]jwk.Key{}
+	sup := map[string]map[string]jwk.Key{}
 	for _, a := range list {
+		if len(a.SupervisorJWKS) > 0 {
+			set, err := seal.ParseSet(a.SupervisorJWKS)
+			if err != nil {
+				return fmt.Errorf("load directory: agency %s supervisors: %w", a.ID, err)
+			}
+			sup[a.ID] = map[string]jwk.Key{}
+			for i := 0; i < set.Len(); i++ {
+				k, _ := set.Key(i)
+				kid, _ := k.KeyID()
+				sup[a.ID][kid] = k
+			}
+		}
 		set, err := seal.ParseSet(a.JWKS)
 		if err != nil {
 			return fmt.Errorf("load directory: agency %s: %w", a.ID, err)
@@ -59,7 +75,7 @@ func (d *Directory) Reload(ctx context.Context) error {
 		}
 	}
 	d.mu.Lock()
-	d.agencies, d.keys, d.encKeys = agencies, keys, enc
+	d.agencies, d.keys, d.encKeys, d.supervisors = agencies, keys, enc, sup
 	d.mu.Unlock()
 	return nil
 }
@@ -145,6 +161,31 @@ func (d *Directory) IsRegistered(ctx context.Context, id string) (bool, error) {
 func (d *Directory) kidTaken(kid string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	_, ok := d.keys[kid]
-	return ok
+	if _, ok := d.keys[kid]; ok {
+		return true
+	}
+	for _, keys := range d.supervisors {
+		if _, ok := keys[kid]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// SupervisorKey returns the key kid if it is registered as a supervisor key
+// of agency; it satisfies policy.SupervisorKeys.
+func (d *Directory) SupervisorKey(ctx context.Context, agency, kid string) (jwk.Key, error) {
+	var k jwk.Key
+	ok, err := d.lookupOrReload(ctx, func() bool {
+		var found bool
+		k, found = d.supervisors[agency][kid]
+		return found
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, policy.ErrNotSupervisor
+	}
+	return k, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/hub/policy"
 )
 
 // DeliveriesTopic is the transport topic the outbox relay publishes to. It
@@ -27,7 +28,7 @@ const DeliveriesTopic = "deliveries"
 // calls it inside the accepting transaction; a refusal is a
 // *contracts.Problem. The default allows everything the protocol allows.
 type Policy interface {
-	Decide(ctx context.Context, m Intake) error
+	Decide(ctx context.Context, m *Intake) error
 }
 
 // Transport moves deliveries from the outbox relay to the delivery handler:
@@ -48,6 +49,9 @@ type Config struct {
 	Transport *Transport
 	// CaseKey keys the HMAC that turns case references into digests.
 	CaseKey []byte
+	// Corridors are the watched corridor agreements: when set, every
+	// message must be allowed by them (consent, purpose, categories).
+	Corridors *policy.Watcher
 	// Audit is the transparency log the store appends to; the hub publishes
 	// its signed checkpoints.
 	Audit *audit.Log
@@ -126,7 +130,7 @@ func (c *Config) validate() error {
 
 type allowAll struct{}
 
-func (allowAll) Decide(context.Context, Intake) error { return nil }
+func (allowAll) Decide(context.Context, *Intake) error { return nil }
 
 // Hub is the running hub.
 type Hub struct {
@@ -192,6 +196,9 @@ func New(cfg Config) (*Hub, error) {
 			BlockPublishUntilSubscriberAck: true,
 		}, wmLogger)
 		h.transport = Transport{Publisher: ch, Subscriber: ch}
+	}
+	if cfg.Corridors != nil {
+		h.cfg.Policy = &CorridorPolicy{agreements: cfg.Corridors, directory: h.directory, store: cfg.Store, now: h.now}
 	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmLogger)
 	if err != nil {

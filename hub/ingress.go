@@ -27,6 +27,8 @@ type Intake struct {
 	Payload  []byte
 	Envelope contracts.Envelope
 	Spec     contracts.KindSpec
+	// Policy is what the corridor policy decided, when one is configured.
+	Policy PolicyNote
 
 	outcome Outcome
 }

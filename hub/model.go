@@ -33,6 +33,9 @@ type StoredMessage struct {
 	// that are not receipted, when the recipient moved its cursor past it).
 	ReceiptedAt time.Time
 	ReceiptedBy string // id of the receipt message
+	// ConsentRef is the sender's consent reference the message was sent
+	// under (pseudonymous), so a withdrawal can find who received data.
+	ConsentRef string
 }
 
 // InboxItem is one entry of an agency's inbox.
@@ -55,11 +58,14 @@ type OutboxItem struct {
 
 // Agency is a registered national service.
 type Agency struct {
-	ID           string
-	Country      string
-	Name         string
-	JWKS         []byte // public JWKS as registered
-	RegisteredAt time.Time
+	ID      string
+	Country string
+	Name    string
+	JWKS    []byte // public JWKS as registered
+	// SupervisorJWKS are the public keys of the agency's supervisors, who
+	// approve best-interests overrides (the second person).
+	SupervisorJWKS []byte
+	RegisteredAt   time.Time
 }
 
 // Transfer is the hub's view of one cross-border transfer: who opened it,
@@ -110,4 +116,6 @@ const (
 	EventTransferAccepted EventType = "transfer_accepted"
 	EventTransferDeclined EventType = "transfer_declined"
 	EventAgencyRegistered EventType = "agency_registered"
+	EventConsentWithdrawn EventType = "consent_withdrawn"
+	EventPolicyDecision   EventType = "policy_decision"
 )

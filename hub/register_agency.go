@@ -19,6 +19,10 @@ type Registration struct {
 	// ReportsTo is the agency's central directorate, optional: a registered
 	// agency of the same country, told when the agency misses a deadline.
 	ReportsTo string `json:"reports_to,omitempty"`
+	// SupervisorJWKS, optional, are the public signing keys of the agency's
+	// supervisors: the second person who approves a best-interests
+	// override.
+	SupervisorJWKS []byte `json:"-"`
 }
 
 // RegisterAgency adds an agency with its public keys. Each kid must be new
@@ -61,10 +65,33 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 	if sig == 0 || enc == 0 {
 		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "jwks needs at least one signing and one encryption key")
 	}
+	if len(r.SupervisorJWKS) > 0 {
+		sup, err := seal.ParseSet(r.SupervisorJWKS)
+		if err != nil {
+			return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "supervisors: %v", contracts.AsProblem(err).Detail)
+		}
+		seen := map[string]bool{}
+		for i := 0; i < set.Len(); i++ {
+			k, _ := set.Key(i)
+			kid, _ := k.KeyID()
+			seen[kid] = true
+		}
+		for i := 0; i < sup.Len(); i++ {
+			k, _ := sup.Key(i)
+			kid, _ := k.KeyID()
+			if use, _ := k.KeyUsage(); use != "sig" {
+				return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "supervisor key %q must be a signing key", kid)
+			}
+			if seen[kid] || h.directory.kidTaken(kid) {
+				return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "kid %q is already registered", kid)
+			}
+			seen[kid] = true
+		}
+	}
 	if err := h.checkReportsTo(ctx, r); err != nil {
 		return Agency{}, err
 	}
-	a := Agency{ID: r.ID, Country: strings.ToUpper(r.Country), Name: name, JWKS: r.JWKS, RegisteredAt: h.now()}
+	a := Agency{ID: r.ID, Country: strings.ToUpper(r.Country), Name: name, JWKS: r.JWKS, SupervisorJWKS: r.SupervisorJWKS, RegisteredAt: h.now()}
 	err = h.store.Update(ctx, func(tx Tx) error {
 		if err := tx.InsertAgency(ctx, a); err != nil {
 			return err

@@ -40,6 +40,12 @@ type Store interface {
 	// was fresh: a second use of the same (issuer, jti) returns false.
 	UseToken(ctx context.Context, issuer, jti string, expires time.Time) (bool, error)
 
+	// ConsentWithdrawn reports whether agency withdrew consentRef.
+	ConsentWithdrawn(ctx context.Context, agency, consentRef string) (bool, error)
+	// ConsentRecipients lists who received data agency sent under
+	// consentRef.
+	ConsentRecipients(ctx context.Context, agency, consentRef string) ([]string, error)
+
 	// AuditDB is the database holding the audit log's tables, for proofs
 	// and checkpoints (hub/audit works on database/sql directly).
 	AuditDB() *sql.DB
@@ -79,6 +85,8 @@ type Tx interface {
 	Dequeue(ctx context.Context, seq uint64) error
 
 	InsertAgency(ctx context.Context, a Agency) error
+	// RecordWithdrawal records the first withdrawal of a consent ref.
+	RecordWithdrawal(ctx context.Context, agency, consentRef, messageID string, at time.Time) error
 
 	InsertAuditor(ctx context.Context, a Auditor) error
 	// AppendAuditEvent appends an audit event that is not a trail event

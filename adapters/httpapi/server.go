@@ -68,6 +68,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/directory", s.getDirectory)
 	s.mux.HandleFunc("POST /v1/agencies", s.postAgency)
 	s.mux.HandleFunc("GET /v1/transfers/{transfer}/trail", s.getTrail)
+	s.registerAuditRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.getReady)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -183,6 +184,9 @@ type directoryAgency struct {
 	Country string          `json:"country"`
 	Name    string          `json:"name"`
 	JWKS    json.RawMessage `json:"jwks"`
+	// Supervisors are the keys that approve best-interests overrides, so a
+	// recipient can check an approval itself.
+	Supervisors json.RawMessage `json:"supervisors,omitempty"`
 }
 
 func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
@@ -195,10 +199,14 @@ func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
 	_ = hubSet.AddKey(s.hub.PublicKey())
 	list := make([]directoryAgency, 0, len(agencies))
 	for _, a := range agencies {
-		list = append(list, directoryAgency{ID: a.ID, Country: a.Country, Name: a.Name, JWKS: a.JWKS})
+		entry := directoryAgency{ID: a.ID, Country: a.Country, Name: a.Name, JWKS: a.JWKS}
+		if len(a.SupervisorJWKS) > 0 {
+			entry.Supervisors = a.SupervisorJWKS
+		}
+		list = append(list, entry)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet},
+		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet, "audit_key": s.hub.Audit().VerifierKey()},
 		"agencies": list,
 	})
 }
@@ -214,10 +222,11 @@ func (s *Server) postAgency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		ID      string          `json:"id"`
-		Country string          `json:"country"`
-		Name    string          `json:"name"`
-		JWKS    json.RawMessage `json:"jwks"`
+		ID          string          `json:"id"`
+		Country     string          `json:"country"`
+		Name        string          `json:"name"`
+		JWKS        json.RawMessage `json:"jwks"`
+		Supervisors json.RawMessage `json:"supervisors,omitempty"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -225,7 +234,7 @@ func (s *Server) postAgency(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, contracts.Refuse(contracts.CodeAgencyInvalid, "body must be {id, country, name, jwks}"))
 		return
 	}
-	a, err := s.hub.RegisterAgency(r.Context(), hub.Registration{ID: req.ID, Country: req.Country, Name: req.Name, JWKS: req.JWKS}, "admin")
+	a, err := s.hub.RegisterAgency(r.Context(), hub.Registration{ID: req.ID, Country: req.Country, Name: req.Name, JWKS: req.JWKS, SupervisorJWKS: req.Supervisors}, "admin")
 	if err != nil {
 		writeProblem(w, r, err)
 		return

@@ -162,6 +162,11 @@ CREATE TABLE tokens (
 `, nil},
 	// The audit log's tables (hub/audit owns their shape).
 	{2, "", "", func(d Dialect) []string { return audit.Migrations(string(d)) }},
+	// The case-transfer lifecycle (hub/lifecycle.go): who held the case at
+	// each event, the agency an overdue party reports to, the link from a
+	// forwarded transfer to the one before, each sender's last seq in a
+	// transfer, and the timers that chase stalled steps.
+	{3, lifecycleDDL("INTEGER PRIMARY KEY AUTOINCREMENT"), lifecycleDDL("BIGSERIAL PRIMARY KEY"), nil},
 	// Outbox leases: with several hubs on one database, each relay claims a
 	// batch for a while so two relays do not publish the same deliveries.
 	{5, `
@@ -171,4 +176,56 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
 ALTER TABLE outbox ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
 `, nil},
+	// Auditors and the indexes of the auditor API (audit_queries.go).
+	{4, auditorsDDL("BLOB"), auditorsDDL("BYTEA"), nil},
+	// Consent and corridor policies (hub/policy): the consent each message
+	// was sent under, withdrawals, and agencies' supervisor keys (the second
+	// person of a best-interests override).
+	{6, consentDDL, consentDDL, nil},
 }
+
+// lifecycleDDL is migration 3; the dialects differ only in the
+// auto-increment key.
+func lifecycleDDL(autoKey string) string {
+	return `
+ALTER TABLE events ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+ALTER TABLE agencies ADD COLUMN reports_to TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN previous TEXT NOT NULL DEFAULT '';
+CREATE INDEX transfers_sender ON transfers (sender, state);
+CREATE INDEX transfers_recipient ON transfers (recipient, state);
+CREATE TABLE transfer_seqs (
+  transfer TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  last_seq BIGINT NOT NULL,
+  PRIMARY KEY (transfer, sender)
+);
+CREATE TABLE timers (
+  id ` + autoKey + `,
+  transfer TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  party TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  due_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  fired_at BIGINT NOT NULL DEFAULT 0,
+  escalated_to TEXT NOT NULL DEFAULT '',
+  UNIQUE (transfer, subject, party, stage)
+);
+CREATE INDEX timers_due ON timers (fired_at, due_at);
+CREATE INDEX timers_escalated ON timers (escalated_to)
+`
+}
+
+const consentDDL = `
+ALTER TABLE messages ADD COLUMN consent_ref TEXT NOT NULL DEFAULT '';
+CREATE INDEX messages_consent ON messages (sender, consent_ref);
+ALTER TABLE agencies ADD COLUMN supervisor_jwks TEXT NOT NULL DEFAULT '';
+CREATE TABLE consent_withdrawals (
+  agency TEXT NOT NULL,
+  consent_ref TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  withdrawn_at BIGINT NOT NULL,
+  PRIMARY KEY (agency, consent_ref)
+)
+`

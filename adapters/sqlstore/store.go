@@ -51,6 +51,9 @@ func OpenSQLite(ctx context.Context, path string, log *audit.Log) (*Store, error
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(15000)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Deleted and overwritten content (an erased message's ciphertext, the
+	// old copy of a row an update moved) is zeroed, not left in free space.
+	q.Add("_pragma", "secure_delete(1)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -217,13 +220,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const messageColumns = `id, kind, sender, recipient, transfer, in_reply_to, case_digest, jws, sha256, receipt, leaf_index, accepted_at, delivered_at, inbox_seq, receipted_at, receipted_by`
+const messageColumns = `id, kind, sender, recipient, transfer, in_reply_to, case_digest, jws, sha256, receipt, leaf_index, accepted_at, delivered_at, inbox_seq, receipted_at, receipted_by, consent_ref`
 
 func scanMessage(row interface{ Scan(...any) error }) (hub.StoredMessage, error) {
 	var m hub.StoredMessage
 	var acc, del, rec int64
 	var leaf, seq int64
-	err := row.Scan(&m.ID, &m.Kind, &m.From, &m.To, &m.Transfer, &m.InReplyTo, &m.CaseDigest, &m.JWS, &m.SHA256, &m.Receipt, &leaf, &acc, &del, &seq, &rec, &m.ReceiptedBy)
+	err := row.Scan(&m.ID, &m.Kind, &m.From, &m.To, &m.Transfer, &m.InReplyTo, &m.CaseDigest, &m.JWS, &m.SHA256, &m.Receipt, &leaf, &acc, &del, &seq, &rec, &m.ReceiptedBy, &m.ConsentRef)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, hub.ErrNotFound
 	}
@@ -378,7 +381,9 @@ func (s *Store) Transfer(ctx context.Context, id string) (hub.Transfer, error) {
 func (s *Store) Agency(ctx context.Context, id string) (hub.Agency, error) {
 	var a hub.Agency
 	var at int64
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, country, name, jwks, registered_at FROM agencies WHERE id = ?`), id).Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at)
+	var sup string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, country, name, jwks, registered_at, supervisor_jwks FROM agencies WHERE id = ?`), id).Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at, &sup)
+	a.SupervisorJWKS = []byte(sup)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, hub.ErrNotFound
 	}
@@ -387,7 +392,7 @@ func (s *Store) Agency(ctx context.Context, id string) (hub.Agency, error) {
 }
 
 func (s *Store) Agencies(ctx context.Context) ([]hub.Agency, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, country, name, jwks, registered_at FROM agencies ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, country, name, jwks, registered_at, supervisor_jwks FROM agencies ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("agencies: %w", err)
 	}
@@ -396,9 +401,11 @@ func (s *Store) Agencies(ctx context.Context) ([]hub.Agency, error) {
 	for rows.Next() {
 		var a hub.Agency
 		var at int64
-		if err := rows.Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at); err != nil {
+		var sup string
+		if err := rows.Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at, &sup); err != nil {
 			return nil, err
 		}
+		a.SupervisorJWKS = []byte(sup)
 		a.RegisteredAt = fromMicros(at)
 		out = append(out, a)
 	}

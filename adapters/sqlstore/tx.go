@@ -31,9 +31,9 @@ func (t *Tx) Message(ctx context.Context, id string) (hub.StoredMessage, error) 
 }
 
 func (t *Tx) InsertMessage(ctx context.Context, m hub.StoredMessage) error {
-	_, err := t.exec(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Kind, m.From, m.To, m.Transfer, m.InReplyTo, m.CaseDigest, m.JWS, m.SHA256, m.Receipt,
-		int64(m.LeafIndex), micros(m.AcceptedAt), micros(m.DeliveredAt), int64(m.InboxSeq), micros(m.ReceiptedAt), m.ReceiptedBy)
+		int64(m.LeafIndex), micros(m.AcceptedAt), micros(m.DeliveredAt), int64(m.InboxSeq), micros(m.ReceiptedAt), m.ReceiptedBy, m.ConsentRef)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
@@ -99,12 +99,15 @@ func (t *Tx) AppendEvent(ctx context.Context, e hub.Event) (uint64, error) {
 	// The leaf's time has millisecond precision; the queryable copy keeps
 	// the same instant so both read alike.
 	e.At = e.At.UTC().Truncate(time.Millisecond)
+	if err := t.stampHolder(ctx, &e); err != nil {
+		return 0, err
+	}
 	idx, err := t.s.audit.Append(ctx, t.tx, leafOf(e))
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	_, err = t.exec(ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		int64(idx), string(e.Type), micros(e.At), e.MessageID, e.Transfer, e.Kind, e.From, e.To, e.Actor, e.Code, e.Detail, e.JWSDigest, e.CaseDigest)
+	_, err = t.exec(ctx, `INSERT INTO events (`+eventColumns+`, holder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		int64(idx), string(e.Type), micros(e.At), e.MessageID, e.Transfer, e.Kind, e.From, e.To, e.Actor, e.Code, e.Detail, e.JWSDigest, e.CaseDigest, e.Holder)
 	if err != nil {
 		return 0, fmt.Errorf("index event: %w", err)
 	}
@@ -112,12 +115,17 @@ func (t *Tx) AppendEvent(ctx context.Context, e hub.Event) (uint64, error) {
 }
 
 // leafOf is the audit leaf of a trail event: the same commitments, nothing
-// more.
+// more. The holder (an agency id) is committed too, so who was responsible
+// at each step is as tamper-evident as the step itself.
 func leafOf(e hub.Event) audit.Event {
-	return audit.Event{
+	ev := audit.Event{
 		Type: audit.EventType(e.Type), At: e.At, MessageID: e.MessageID, Transfer: e.Transfer, Kind: e.Kind,
 		From: e.From, To: e.To, Actor: e.Actor, Code: e.Code, CaseDigest: e.CaseDigest, BodyDigest: e.JWSDigest, Detail: e.Detail,
 	}
+	if e.Holder != "" {
+		ev.Extra = map[string]string{"holder": e.Holder}
+	}
+	return ev
 }
 
 func (t *Tx) Enqueue(ctx context.Context, item hub.OutboxItem) error {
@@ -134,8 +142,8 @@ func (t *Tx) Dequeue(ctx context.Context, seq uint64) error {
 }
 
 func (t *Tx) InsertAgency(ctx context.Context, a hub.Agency) error {
-	_, err := t.exec(ctx, `INSERT INTO agencies (id, country, name, jwks, registered_at) VALUES (?, ?, ?, ?, ?)`,
-		a.ID, a.Country, a.Name, a.JWKS, micros(a.RegisteredAt))
+	_, err := t.exec(ctx, `INSERT INTO agencies (id, country, name, jwks, registered_at, supervisor_jwks) VALUES (?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Country, a.Name, a.JWKS, micros(a.RegisteredAt), string(a.SupervisorJWKS))
 	if err != nil {
 		return fmt.Errorf("insert agency: %w", err)
 	}

@@ -29,6 +29,8 @@ import (
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/hub/policy"
+	"github.com/relais-hub/relais/policies"
 )
 
 // hubOptions configure a hub process.
@@ -39,6 +41,9 @@ type hubOptions struct {
 	// Store is empty for the embedded SQLite store in Data, or a
 	// postgres:// URL.
 	Store string
+	// Policies is the directory of corridor agreements (default:
+	// DATA/policies, seeded with the shipped agreements on first start).
+	Policies string
 	// Instance names this hub among several sharing a store.
 	Instance string
 	// Broker is empty for the in-process transport, or an amqp:// URL.
@@ -78,6 +83,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Data, "data", envOr("RELAIS_DATA", "relais-data"), "data directory (RELAIS_DATA)")
 	cmd.Flags().StringVar(&opts.Store, "store", envOr("RELAIS_STORE", ""), "store: empty for embedded SQLite in --data, or postgres://user:pass@host/db (RELAIS_STORE)")
 	cmd.Flags().StringVar(&opts.Broker, "broker", envOr("RELAIS_BROKER", ""), "broker: empty for the in-process transport, or amqp://user:pass@host:5672/vhost (RELAIS_BROKER)")
+	cmd.Flags().StringVar(&opts.Policies, "policies", envOr("RELAIS_POLICIES", ""), "directory of corridor agreements, reloaded on change (default DATA/policies, seeded with the shipped agreements) (RELAIS_POLICIES)")
 	cmd.Flags().StringVar(&opts.Instance, "instance", envOr("RELAIS_INSTANCE", ""), "name of this hub process among several sharing a store, stable across restarts (default: host name) (RELAIS_INSTANCE)")
 	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
 	return cmd
@@ -123,7 +129,13 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport, Instance: o.Instance})
+	corridors, err := watchPolicies(o, reg)
+	if err != nil {
+		closeTransport()
+		store.Close()
+		return nil, err
+	}
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport, Instance: o.Instance, Corridors: corridors})
 	if err != nil {
 		closeTransport()
 		store.Close()
@@ -134,6 +146,8 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, err
 	}
+	policyCtx, stopPolicies := context.WithCancel(context.Background())
+	go corridors.Run(policyCtx)
 	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
 		Ready: func() error {
 			if err := store.DB().PingContext(ctx); err != nil {
@@ -170,6 +184,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			defer cancel()
 			_ = srv.Shutdown(shutdownCtx)
 			_ = h.Close()
+			stopPolicies()
 			closeTransport()
 			_ = store.Close()
 		},
@@ -209,6 +224,47 @@ func newAuditLog(o hubOptions, key jwk.Key) (*audit.Log, error) {
 		dialect = audit.DialectPostgres
 	}
 	return audit.New(audit.Config{Origin: o.HubID + "/audit", Signer: priv, Dialect: dialect})
+}
+
+// watchPolicies loads the corridor agreements and watches them for changes.
+// Without --policies, the shipped agreements are copied once into
+// DATA/policies, where operators adapt them.
+func watchPolicies(o hubOptions, reg prometheus.Registerer) (*policy.Watcher, error) {
+	dir := o.Policies
+	if dir == "" {
+		dir = filepath.Join(o.Data, "policies")
+		if err := seedPolicies(dir); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+	}
+	w, err := policy.NewWatcher(policy.WatcherOptions{
+		Logger:  o.Logger.With("component", "policy"),
+		Metrics: policy.NewMetrics(reg),
+	}, dir)
+	if err != nil {
+		return nil, fmt.Errorf("policies in %s: %w", dir, err)
+	}
+	return w, nil
+}
+
+// seedPolicies copies the shipped agreements into dir unless it exists.
+func seedPolicies(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.WalkDir(policies.Default, "corridors", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := policies.Default.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
+	})
 }
 
 // openTransport connects to RabbitMQ when a broker URL is given; nil means

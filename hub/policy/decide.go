@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -20,8 +21,10 @@ type SupervisorKeys interface {
 	SupervisorKey(ctx context.Context, agency, kid string) (jwk.Key, error)
 }
 
-// WithdrawalChecker reports whether the sender has withdrawn a consent
-// reference (by a consent.withdrawn message).
+// WithdrawalChecker reports whether an agency has withdrawn one of its own
+// consent references (by a consent.withdrawn message). References are the
+// sender's own keys, so the registry is keyed by (agency, reference): an
+// agency can only withdraw the consents it recorded.
 type WithdrawalChecker interface {
 	Withdrawn(ctx context.Context, sender, consentRef string) (bool, error)
 }
@@ -263,5 +266,11 @@ func (e *evaluation) run() {
 		e.overrideApproved(consent)
 	case "legal_obligation":
 		e.legalReferenceListed(consent)
+	default:
+		// basisAccepted let through a basis this engine has no rules for:
+		// the vocabulary grew without the engine. Fail closed.
+		e.fail(contracts.CodeInternal, RuleConfiguration, fmt.Errorf("policy: no rules for basis %q", consent.Basis), label(
+			"Le moteur de règles ne connaît pas ce fondement.",
+			"The rules engine has no rules for this basis."))
 	}
 }
