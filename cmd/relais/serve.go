@@ -158,6 +158,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		h.Close()
+		stopPolicies()
 		closeTransport()
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
