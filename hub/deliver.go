@@ -15,6 +15,12 @@ const relayBatch = 256
 // dies holding a lease delays them by at most this much.
 const relayLease = 30 * time.Second
 
+// relayMaxBackoff caps the relay's wait after a failure. The broker
+// connection itself is retried at least every 5 s (adapters/amqp), and a
+// retry costs one claim query, so a longer wait would only delay the
+// backlog after the broker is back (up to half a minute).
+const relayMaxBackoff = 5 * time.Second
+
 func (h *Hub) wakeRelay() {
 	select {
 	case h.relayWake <- struct{}{}:
@@ -40,7 +46,7 @@ func (h *Hub) relay(ctx context.Context) {
 		switch {
 		case err != nil:
 			h.log.Warn("outbox relay", "err", err, "retry_in", backoff)
-			wait, backoff = backoff, min(backoff*2, 30*time.Second)
+			wait, backoff = backoff, min(backoff*2, relayMaxBackoff)
 		case n == relayBatch:
 			continue
 		default:
@@ -82,6 +88,7 @@ func (h *Hub) addDelivery(r *message.Router) {
 		InitialInterval: 100 * time.Millisecond,
 		MaxInterval:     5 * time.Second,
 		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanentDeliveryError(p.Err) },
 	}.Middleware)
 }
 
@@ -90,15 +97,15 @@ func (h *Hub) addDelivery(r *message.Router) {
 func (h *Hub) deliverHandler(msg *message.Message) error {
 	ctx := msg.Context()
 	id := string(msg.Payload)
+	if !validDelivery(msg) {
+		return h.undeliverable(ctx, msg)
+	}
 	var recipient string
 	err := h.store.Update(ctx, func(tx Tx) error {
 		m, err := tx.Message(ctx, id)
 		if errors.Is(err, ErrNotFound) {
-			// A delivery for a message this store does not hold cannot
-			// succeed by retrying; it is counted and logged loudly.
-			h.metrics.poison()
-			h.log.ErrorContext(ctx, "delivery for a message the store does not hold", "message_id", id)
-			return nil
+			// Retrying cannot help: it becomes a dead letter (deadletter.go).
+			return errUnknownMessage
 		}
 		if err != nil {
 			return err
@@ -126,6 +133,9 @@ func (h *Hub) deliverHandler(msg *message.Message) error {
 		}
 		return nil
 	})
+	if errors.Is(err, errUnknownMessage) {
+		return h.undeliverable(ctx, msg)
+	}
 	if err != nil {
 		return err
 	}

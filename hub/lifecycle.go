@@ -164,26 +164,49 @@ type transition struct {
 	Holder Role
 }
 
-// State groups and the "no change" target, usable in transition rows.
+// State sets a row may start from, and the "no change" target.
 const (
 	anyOpen State = "*open" // every open state
 	anyLive State = "*live" // every open or ended state
 	// anyReceiptable: every state where messages may await their receipt.
 	anyReceiptable State = "*receiptable"
-	same           State = "="
+	// beforeHandover: while the child has not moved and the case is not
+	// back with the sender; the sender may still revoke.
+	beforeHandover State = "*before_handover"
+	// afterAcceptance: open states once a party took the case; its holder
+	// may close it.
+	afterAcceptance State = "*after_acceptance"
+	same            State = "="
 )
 
-// revocable are the states in which the sender may revoke the transfer:
-// until the child has moved, and unless the case came back to the sender.
-var revocable = []State{StateRequested, StateDelivered, StateReceipted, StateAccepted, StateAssessed,
-	StateReturnDecided, StateThirdCountry, StateReturnPlanned}
+// stateSet is a named group of states.
+type stateSet struct {
+	Label contracts.Label
+	Has   func(State) bool
+}
 
-// closable are the states in which the holder may close the case.
-var closable = []State{StateAccepted, StateAssessed, StateReturnDecided, StateLocalIntegration,
-	StateThirdCountry, StateReturnPlanned, StateHandedOver, StateReintegrating, StateFollowingUp}
+func inPhase(phases ...Phase) func(State) bool {
+	return func(s State) bool { return slices.Contains(phases, s.Info().Phase) }
+}
+
+func oneOf(list ...State) func(State) bool {
+	return func(s State) bool { return slices.Contains(list, s) }
+}
+
+var stateSets = map[State]stateSet{
+	anyOpen: {contracts.Label{FR: "toute étape ouverte", EN: "any open state"}, inPhase(PhaseOpen)},
+	anyLive: {contracts.Label{FR: "toute étape ouverte ou terminée", EN: "any open or ended state"}, inPhase(PhaseOpen, PhaseEnded)},
+	anyReceiptable: {contracts.Label{FR: "toute étape après la remise au destinataire", EN: "any state after delivery"},
+		func(s State) bool { return s.Info().Phase != "" && s != StateRequested }},
+	beforeHandover: {contracts.Label{FR: "avant la remise de l'enfant", EN: "before the child is handed over"},
+		oneOf(StateRequested, StateDelivered, StateReceipted, StateAccepted, StateAssessed, StateReturnDecided, StateThirdCountry, StateReturnPlanned)},
+	afterAcceptance: {contracts.Label{FR: "cas pris en charge, avant sa clôture", EN: "case taken on, not yet ended"},
+		oneOf(StateAccepted, StateAssessed, StateReturnDecided, StateLocalIntegration, StateThirdCountry, StateReturnPlanned,
+			StateHandedOver, StateReintegrating, StateFollowingUp)},
+}
 
 // lifecycle is the transfer state machine, as data. A new kind is a new row.
-var lifecycle = slices.Concat([]transition{
+var lifecycle = []transition{
 	// Referral, or a transfer forwarded from an earlier one.
 	{StateNone, "referral.request", RoleSender, StateRequested, RoleSender},
 	{StateNone, "transfer.forwarded", RoleSender, StateRequested, RoleSender},
@@ -216,6 +239,10 @@ var lifecycle = slices.Concat([]transition{
 	{StateLocalIntegration, "followup.report", RoleHolder, StateFollowingUp, keep},
 	{StateFollowingUp, "followup.report", RoleHolder, same, keep},
 
+	// The exits.
+	{beforeHandover, "transfer.revoked", RoleSender, StateRevoked, keep},
+	{afterAcceptance, "case.closed", RoleHolder, StateClosed, keep},
+
 	// Erasure: every party confirms, then the hub drops the ciphertext.
 	{anyLive, "case.erasure_requested", RoleParty, StateErasureRequested, keep},
 	{StateErasureRequested, "case.erased", RoleParty, same, keep},
@@ -228,17 +255,6 @@ var lifecycle = slices.Concat([]transition{
 	{anyLive, "consent.withdrawn", RoleParty, same, keep},
 	{anyLive, "policy.violation", RoleParty, same, keep},
 	{anyReceiptable, stepAnyReceipt, RoleParty, same, keep},
-},
-	fromEach(revocable, "transfer.revoked", RoleSender, StateRevoked),
-	fromEach(closable, "case.closed", RoleHolder, StateClosed),
-)
-
-func fromEach(from []State, step Step, by Role, to State) []transition {
-	out := make([]transition, len(from))
-	for i, s := range from {
-		out[i] = transition{s, step, by, to, keep}
-	}
-	return out
 }
 
 // jointSteps are kinds every party of the transfer must send, once each;
@@ -258,14 +274,8 @@ var outcomeKinds = map[string]string{"bid.decision": "decision"}
 
 // inGroup reports whether state s belongs to the From of a row.
 func inGroup(from, s State) bool {
-	phase := s.Info().Phase
-	switch from {
-	case anyOpen:
-		return phase == PhaseOpen
-	case anyLive:
-		return phase == PhaseOpen || phase == PhaseEnded
-	case anyReceiptable:
-		return s != StateNone && s != StateRequested
+	if set, ok := stateSets[from]; ok {
+		return set.Has(s)
 	}
 	return from == s
 }
@@ -340,6 +350,16 @@ func Allowed(cur State, roles ...Role) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// AllowedFor lists the kinds agency may send now in transfer t (none when
+// it is not a party).
+func AllowedFor(t Transfer, agency string) []string {
+	roles := rolesIn(t, agency)
+	if roles == nil {
+		return []string{}
+	}
+	return Allowed(t.State, roles...)
 }
 
 func displayState(s State) string {

@@ -20,6 +20,8 @@ type Metrics struct {
 	// deadlines counts reminders and escalations of the case-transfer
 	// lifecycle (timers.go).
 	deadlines *prometheus.CounterVec
+	// deadLetters counts recorded dead letters (deadletter.go).
+	deadLetters *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg (nil: unregistered, for tests).
@@ -48,9 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.deadlines = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "relais_deadlines_missed_total", Help: "Lifecycle deadlines that passed, by stage (reminder, escalation) and timer (receipt, alert, answer, followup, erasure).",
 	}, []string{"stage", "timer"})
+	m.deadLetters = newDeadLetterCounter()
 	if reg != nil {
 		reg.MustRegister(m.messages, m.rejections, m.submit, m.deliveries, m.poisoned, m.outbox)
 		reg.MustRegister(m.deadlines)
+		reg.MustRegister(m.deadLetters)
 	}
 	return m
 }

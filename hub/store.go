@@ -45,6 +45,10 @@ type Store interface {
 	// ConsentRecipients lists who received data agency sent under
 	// consentRef.
 	ConsentRecipients(ctx context.Context, agency, consentRef string) ([]string, error)
+	// ConsentDeliveries lists, one per recipient, the agencies that
+	// received data agency sent under consentRef, where a withdrawal
+	// notice to each goes, and where the notice already sent stands.
+	ConsentDeliveries(ctx context.Context, agency, consentRef string) ([]ConsentDelivery, error)
 
 	// AuditDB is the database holding the audit log's tables, for proofs
 	// and checkpoints (hub/audit works on database/sql directly).
@@ -59,6 +63,37 @@ type Store interface {
 	LifecycleStore
 
 	Close() error
+}
+
+// ConsentDelivery is one agency that received personal data another agency
+// sent under one of its consent references, as a withdrawal must reach it.
+type ConsentDelivery struct {
+	Recipient string
+	// Transfer is where a withdrawal notice to Recipient belongs: the
+	// transfer of the latest message sent to it under the consent,
+	// preferring one whose erasure has not begun.
+	Transfer string
+	// Erasing: every transfer in which Recipient received data under the
+	// consent is being or has been erased, so no notice can be added to
+	// them, nor is one needed: the erasure removes the data.
+	Erasing bool
+	// Notice is the consent.withdrawn copy sent to Recipient (the
+	// acknowledged one if any, else the latest); nil when none was sent.
+	Notice *WithdrawalNotice
+}
+
+// WithdrawalNotice is where one consent.withdrawn copy stands: accepted,
+// delivered, and acknowledged by the recipient's signed receipt.
+type WithdrawalNotice struct {
+	MessageID   string
+	Transfer    string
+	AcceptedAt  time.Time
+	DeliveredAt time.Time // zero until delivered
+	ReceiptedAt time.Time // zero until the recipient's receipt arrived
+	ReceiptedBy string    // the receipt's message id
+	// Erased: the transfer was erased (every party confirmed it) before
+	// the notice was receipted; the erasure settles it.
+	Erased bool
 }
 
 // Tx is what a use case may read and write inside one transaction.

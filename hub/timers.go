@@ -320,13 +320,15 @@ func timerEvent(tm Timer, now time.Time) Event {
 			e.Detail += " directorate=none"
 		}
 	}
-	if !isStateSubject(tm.Subject) {
+	if !IsStateSubject(tm.Subject) {
 		e.MessageID = tm.Subject
 	}
 	return e
 }
 
-func isStateSubject(s string) bool { return len(s) > 6 && s[:6] == "state:" }
+// IsStateSubject reports whether a timer's subject is what a state waits
+// for, rather than a message awaiting its receipt or reply.
+func IsStateSubject(s string) bool { return len(s) > 6 && s[:6] == "state:" }
 
 // runTimers fires due timers every interval until ctx ends, and finishes
 // the physical erasure the lifecycle asked for.

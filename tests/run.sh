@@ -29,6 +29,17 @@ if [ "${RELAIS_ENGINES:-1}" != "0" ] && [ -f tests/engines.sh ]; then
   trap engines_stop EXIT
 fi
 
+# promtool checks the alert rules in deploy/prometheus (tests/ops fails
+# without it in CI); Debian's prometheus package provides it.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || { echo "promtool missing: apt-get install prometheus"; return 0; }
+  echo "== installing promtool (Debian package prometheus)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq </dev/null >&2 && apt-get install -y -qq --no-install-recommends prometheus </dev/null >&2
+}
+ensure_promtool
+
 echo "== go test"
 go test -count=1 -timeout 25m ./...
 

@@ -69,6 +69,9 @@ type DirectoryEntry struct {
 	Country string          `json:"country"`
 	Name    string          `json:"name"`
 	JWKS    json.RawMessage `json:"jwks"`
+	// Supervisors are the public keys that approve the agency's
+	// best-interests overrides, when it registered any.
+	Supervisors json.RawMessage `json:"supervisors,omitempty"`
 }
 
 func (d *Directory) entry(id string) (DirectoryEntry, bool) {
@@ -188,8 +191,13 @@ func (c *Client) Submit(ctx context.Context, jws []byte) (Submitted, error) {
 }
 
 // Draft is a message to send: the envelope's routing metadata and the body
-// in clear. Send fills in id, from, times, encrypts and signs.
+// in clear. Send fills in from and times (and the id, unless preset),
+// encrypts and signs.
 type Draft struct {
+	// ID, optional, presets the message id: a best-interests override is
+	// approved by a supervisor over the id of the very message to send, so
+	// the id must be known before the message is sealed.
+	ID             string             `json:"id,omitempty"`
 	Kind           string             `json:"kind"`
 	To             string             `json:"to"`
 	Case           string             `json:"case"`
@@ -216,8 +224,14 @@ func (c *Client) Seal(ctx context.Context, d Draft) (contracts.Envelope, []byte,
 	if _, err := contracts.ValidateBody(d.Kind, d.Body); err != nil {
 		return contracts.Envelope{}, nil, fmt.Errorf("body: %w", err)
 	}
+	id := d.ID
+	if id == "" {
+		id = contracts.NewMessageID()
+	} else if !contracts.ValidMessageID(id) {
+		return contracts.Envelope{}, nil, fmt.Errorf("draft id %q is not a UUIDv7 or a ULID", id)
+	}
 	env := contracts.Envelope{
-		V: 1, ID: contracts.NewMessageID(), Kind: d.Kind, From: c.Keys.ID, To: d.To, Case: d.Case,
+		V: 1, ID: id, Kind: d.Kind, From: c.Keys.ID, To: d.To, Case: d.Case,
 		Transfer: d.Transfer, InReplyTo: d.InReplyTo, Seq: d.Seq, SentAt: time.Now().UTC().Truncate(time.Millisecond),
 		Purpose: d.Purpose, DataCategories: d.DataCategories, Consent: d.Consent,
 	}

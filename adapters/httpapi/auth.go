@@ -11,12 +11,15 @@ import (
 
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/contracts/seal"
+	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
-// caller is who made a request.
+// caller is who made a request: an agency, an auditor, or the admin.
 type caller struct {
-	Agency string
-	Admin  bool
+	Agency  string
+	Auditor string
+	Admin   bool
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -28,8 +31,10 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len(prefix):]), true
 }
 
-// authenticate accepts an admin token or an agency JWT. Agency tokens are
-// single-use: their jti is remembered until they expire.
+// authenticate accepts an admin token, an agency JWT or an auditor JWT.
+// Agency and auditor tokens are single-use: their jti is remembered until
+// they expire. The issuer's form decides whose keys verify the token, so an
+// auditor can never pass for an agency, nor the reverse.
 func (s *Server) authenticate(r *http.Request) (caller, error) {
 	tok, ok := bearer(r)
 	if !ok {
@@ -43,6 +48,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	}
 	ctx := r.Context()
 	claims, err := seal.VerifyToken(tok, s.hub.ID(), time.Now(), func(iss, kid string) (jwk.Key, error) {
+		if hub.ValidAuditorID(iss) {
+			return s.hub.AuditorSigningKey(ctx, iss, kid)
+		}
 		return s.agencyKey(ctx, iss, kid)
 	})
 	if err != nil {
@@ -54,6 +62,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	}
 	if !fresh {
 		return caller{}, contracts.Refuse(contracts.CodeTokenReplayed, "token id already used")
+	}
+	if hub.ValidAuditorID(claims.Issuer) {
+		return caller{Auditor: claims.Issuer}, nil
 	}
 	return caller{Agency: claims.Issuer}, nil
 }
@@ -82,4 +93,23 @@ func (s *Server) requireAgency(w http.ResponseWriter, r *http.Request) (caller, 
 		return c, false
 	}
 	return c, true
+}
+
+// requireAuditor admits auditors and the admin to the audit API; agencies
+// are refused (they read their own transfers' trails instead). It returns
+// the actor recorded in the log: the auditor id, or "admin".
+func (s *Server) requireAuditor(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, err := s.authenticate(r)
+	if err != nil {
+		writeProblem(w, r, err)
+		return "", false
+	}
+	switch {
+	case c.Auditor != "":
+		return c.Auditor, true
+	case c.Admin:
+		return audit.ActorAdmin, true
+	}
+	writeProblem(w, r, contracts.Refuse(contracts.CodeForbidden, "an auditor token or the admin token is required"))
+	return "", false
 }

@@ -66,6 +66,7 @@ func agencyCmd() *cobra.Command {
 
 	var cf clientFlags
 	var name, adminToken string
+	var supervisors []string
 	registerCmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register an agency and its public keys with the hub (admin)",
@@ -74,11 +75,18 @@ func agencyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return registerAgency(cmd.Context(), cmd.OutOrStdout(), cf.Hub, adminToken, keys, name)
+			var supervisorJWKS []byte
+			if len(supervisors) > 0 {
+				if supervisorJWKS, err = agency.ReadSupervisorJWKS(supervisors...); err != nil {
+					return err
+				}
+			}
+			return registerAgencyWith(cmd.Context(), cmd.OutOrStdout(), cf.Hub, adminToken, keys, name, supervisorJWKS)
 		},
 	}
 	cf.register(registerCmd)
 	registerCmd.Flags().StringVar(&name, "name", "", "the agency's official name")
+	registerCmd.Flags().StringArrayVar(&supervisors, "supervisors", nil, "supervisors' public keys (a JWKS file or a directory written by 'relais supervisor init'; repeatable): the second person who approves best-interests overrides")
 	registerCmd.Flags().StringVar(&adminToken, "admin-token", os.Getenv("RELAIS_ADMIN_TOKEN"), "hub admin token (RELAIS_ADMIN_TOKEN)")
 	_ = registerCmd.MarkFlagRequired("name")
 	cmd.AddCommand(initCmd, registerCmd)
@@ -86,11 +94,21 @@ func agencyCmd() *cobra.Command {
 }
 
 func registerAgency(ctx context.Context, out io.Writer, hubURL, adminToken string, keys agency.Keys, name string) error {
+	return registerAgencyWith(ctx, out, hubURL, adminToken, keys, name, nil)
+}
+
+// registerAgencyWith registers an agency with, optionally, its
+// supervisors' public keys (a JWKS).
+func registerAgencyWith(ctx context.Context, out io.Writer, hubURL, adminToken string, keys agency.Keys, name string, supervisorJWKS []byte) error {
 	jwks, err := keys.PublicJWKS()
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]any{"id": keys.ID, "country": contracts.AgencyCountry(keys.ID), "name": name, "jwks": json.RawMessage(jwks)})
+	reg := map[string]any{"id": keys.ID, "country": contracts.AgencyCountry(keys.ID), "name": name, "jwks": json.RawMessage(jwks)}
+	if len(supervisorJWKS) > 0 {
+		reg["supervisors"] = json.RawMessage(supervisorJWKS)
+	}
+	body, _ := json.Marshal(reg)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(hubURL, "/")+"/v1/agencies", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -122,7 +140,12 @@ func sendCmd() *cobra.Command {
    "purpose": "protection_referral", "data_categories": ["identity", ...],
    "consent": {...}, "body": {...the child's file...}}
 The body is validated against the kind's contract, encrypted for the
-recipient and signed with the agency's key; nothing leaves in clear.`,
+recipient and signed with the agency's key; nothing leaves in clear.
+A draft may preset its message "id" (a UUIDv7): a best-interests override
+carries "consent": {"basis": "best_interests_override", "override":
+{"reason": ..., "approval": ...}, ...} where the approval is a supervisor's
+signature over that id ('relais approve'). A refusal by the corridor
+policy is explained rule by rule.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.client()
 			if err != nil {
@@ -149,6 +172,7 @@ recipient and signed with the agency's key; nothing leaves in clear.`,
 			}
 			env, s, err := c.Send(cmd.Context(), d)
 			if err != nil {
+				explainRefusal(cmd.ErrOrStderr(), err, cf.Lang)
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s → %s : %s (transfer %s, journal #%d)\n", env.Kind, env.From, env.To, s.ID, env.Transfer, s.LeafIndex)

@@ -79,7 +79,8 @@ func parseHubKeyText(raw []byte) (trustedKey, error) {
 // parseVerifierKey reads a C2SP signed-note verifier key,
 // "<name>+<hash>+<base64(0x01 || key)>", and checks that its hash matches.
 func parseVerifierKey(vkey string) (trustedKey, error) {
-	parts := strings.Split(vkey, "+")
+	// The name cannot contain '+'; the base64 key can.
+	parts := strings.SplitN(vkey, "+", 3)
 	if len(parts) != 3 || parts[0] == "" {
 		return trustedKey{}, fmt.Errorf("%q is not a note verifier key (<origin>+<hash>+<key>)", vkey)
 	}

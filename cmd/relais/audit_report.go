@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/hex"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"slices"
@@ -11,8 +11,8 @@ import (
 	"github.com/relais-hub/relais/hub/audit"
 )
 
-// tr picks the French or English text (French by default).
-func tr(lang, fr, en string) string {
+// inLang picks the French or English text (French by default).
+func inLang(lang, fr, en string) string {
 	if strings.HasPrefix(strings.ToLower(lang), "en") {
 		return en
 	}
@@ -38,11 +38,15 @@ var eventTypeLabels = map[audit.EventType][2]string{
 	audit.TypeDeadLettered:     {"livraison abandonnée", "delivery abandoned"},
 	audit.TypeReminder:         {"relance", "reminder"},
 	audit.TypeEscalation:       {"escalade", "escalation"},
+	"state_changed":            {"changement d'étape", "state changed"},
+	"transfer_forwarded":       {"transmis à un pays tiers", "forwarded to a third country"},
+	"transfer_linked":          {"suite d'un transfert transmis", "continues a forwarded transfer"},
+	"case_erased":              {"dossier effacé", "case erased"},
 }
 
 func eventTypeLabel(t audit.EventType, lang string) string {
 	if l, ok := eventTypeLabels[t]; ok {
-		return tr(lang, l[0], l[1])
+		return inLang(lang, l[0], l[1])
 	}
 	return string(t)
 }
@@ -51,7 +55,7 @@ func eventTypeLabel(t audit.EventType, lang string) string {
 // commitments, exactly as logged (there is nothing personal to hide).
 func eventLine(index uint64, ev audit.Event, lang string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s%-6d %s  %s [%s]", tr(lang, "n°", "#"), index, ev.At.UTC().Format("2006-01-02T15:04:05.000Z"), eventTypeLabel(ev.Type, lang), ev.Type)
+	fmt.Fprintf(&b, "%s%-6d %s  %s [%s]", inLang(lang, "n°", "#"), index, ev.At.UTC().Format("2006-01-02T15:04:05.000Z"), eventTypeLabel(ev.Type, lang), ev.Type)
 	if ev.Kind != "" {
 		fmt.Fprintf(&b, "  %s", ev.Kind)
 	}
@@ -59,7 +63,7 @@ func eventLine(index uint64, ev audit.Event, lang string) string {
 		fmt.Fprintf(&b, "  %s → %s", orDash(ev.From), orDash(ev.To))
 	}
 	if ev.Actor != "" {
-		fmt.Fprintf(&b, "  %s %s", tr(lang, "par", "by"), ev.Actor)
+		fmt.Fprintf(&b, "  %s %s", inLang(lang, "par", "by"), ev.Actor)
 	}
 	if ev.Code != "" {
 		fmt.Fprintf(&b, "  code %s", ev.Code)
@@ -68,7 +72,7 @@ func eventLine(index uint64, ev audit.Event, lang string) string {
 		fmt.Fprintf(&b, "  (%s)", ev.Detail)
 	}
 	if ev.Transfer != "" {
-		fmt.Fprintf(&b, "  %s %s", tr(lang, "transfert", "transfer"), ev.Transfer)
+		fmt.Fprintf(&b, "  %s %s", inLang(lang, "transfert", "transfer"), ev.Transfer)
 	}
 	if ev.MessageID != "" && ev.MessageID != ev.Transfer {
 		fmt.Fprintf(&b, "  message %s", ev.MessageID)
@@ -131,7 +135,7 @@ func failureText(err error, lang string) string {
 
 // renderBundleCheck writes the verification report.
 func renderBundleCheck(w io.Writer, c *bundleCheck, lang string) {
-	t := func(fr, en string) string { return tr(lang, fr, en) }
+	t := func(fr, en string) string { return inLang(lang, fr, en) }
 	rep := c.Report
 	fmt.Fprintf(w, "%s %s\n", t("Vérification hors ligne du dossier d'audit :", "Offline verification of the audit bundle:"), c.File)
 	fmt.Fprintf(w, "  %-22s %s\n", t("Clé du hub (confiance)", "Trusted hub key"), c.Key)
@@ -140,7 +144,7 @@ func renderBundleCheck(w io.Writer, c *bundleCheck, lang string) {
 	}
 	if rep.Checkpoint.Root != nil {
 		fmt.Fprintf(w, "  %-22s %s %d, %s %s — %s\n", t("Point de contrôle", "Checkpoint"), t("taille", "size"), rep.Checkpoint.Size,
-			t("racine", "root"), hex.EncodeToString(rep.Checkpoint.Root), t("signature du hub valide", "hub signature valid"))
+			t("racine", "root"), base64.StdEncoding.EncodeToString(rep.Checkpoint.Root), t("signature du hub valide", "hub signature valid"))
 	}
 	fmt.Fprintf(w, "  %-22s %d / %d\n", t("Événements prouvés", "Events proven"), len(rep.Verified), c.Total)
 	if countries := countriesOf(rep.Verified); len(countries) > 0 {

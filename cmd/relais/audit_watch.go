@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +63,7 @@ it with --hub-key or --hub-key-string to pin a key obtained out of band.`,
 					if once || ctx.Err() != nil {
 						return err
 					}
-					fmt.Fprintf(alarm, tr(af.Lang, "%s ⚠ hub injoignable ou en erreur (%v) ; nouvel essai dans %s\n",
+					fmt.Fprintf(alarm, inLang(af.Lang, "%s ⚠ hub injoignable ou en erreur (%v) ; nouvel essai dans %s\n",
 						"%s ⚠ hub unreachable or failing (%v); retrying in %s\n"), now(), err, interval)
 				}
 				if once {
@@ -119,7 +119,7 @@ func watchKey(ctx context.Context, c *auditClient, state, keyFile, keyString str
 		if key, err = parseVerifierKey(doc.NoteVerifier); err != nil {
 			return trustedKey{}, fmt.Errorf("the hub's key: %w", err)
 		}
-		fmt.Fprintf(out, tr(lang,
+		fmt.Fprintf(out, inLang(lang,
 			"⚠ Clé du hub épinglée à la première utilisation : %s\n  Vérifiez-la auprès du hub par un autre canal (courrier officiel, site du réseau) ; elle est conservée dans %s.\n",
 			"⚠ Hub key pinned on first use: %s\n  Check it with the hub through another channel (official letter, network website); it is kept in %s.\n"),
 			doc.NoteVerifier, pinnedPath)
@@ -163,12 +163,12 @@ func watchRound(ctx context.Context, c *auditClient, w *audit.Watcher, key trust
 	}
 	switch {
 	case !had:
-		fmt.Fprintf(out, tr(lang, "%s ✔ point de contrôle de référence : taille %d, racine %s\n", "%s ✔ reference checkpoint: size %d, root %s\n"),
-			now(), cp.Size, hex.EncodeToString(cp.Root))
+		fmt.Fprintf(out, inLang(lang, "%s ✔ point de contrôle de référence : taille %d, racine %s\n", "%s ✔ reference checkpoint: size %d, root %s\n"),
+			now(), cp.Size, base64.StdEncoding.EncodeToString(cp.Root))
 	case cp.Size == last.Size:
-		fmt.Fprintf(out, tr(lang, "%s ✔ inchangé : taille %d\n", "%s ✔ unchanged: size %d\n"), now(), cp.Size)
+		fmt.Fprintf(out, inLang(lang, "%s ✔ inchangé : taille %d\n", "%s ✔ unchanged: size %d\n"), now(), cp.Size)
 	default:
-		fmt.Fprintf(out, tr(lang, "%s ✔ taille %d → %d : le journal n'a fait que grandir (preuve de cohérence vérifiée)\n",
+		fmt.Fprintf(out, inLang(lang, "%s ✔ taille %d → %d : le journal n'a fait que grandir (preuve de cohérence vérifiée)\n",
 			"%s ✔ size %d → %d: the log only grew (consistency proof verified)\n"), now(), last.Size, cp.Size)
 	}
 	return note, nil
@@ -178,7 +178,7 @@ func watchRound(ctx context.Context, c *auditClient, w *audit.Watcher, key trust
 // keeps the offending checkpoint as evidence, and returns the error that
 // makes the command exit non-zero.
 func raiseAlarm(w io.Writer, state string, last *audit.SignedCheckpoint, rejected []byte, err error, lang string) error {
-	t := func(fr, en string) string { return tr(lang, fr, en) }
+	t := func(fr, en string) string { return inLang(lang, fr, en) }
 	fmt.Fprintln(w, "")
 	fmt.Fprintln(w, t("████ ALERTE : JOURNAL D'AUDIT NON FIABLE ████", "████ ALARM: AUDIT LOG NOT TRUSTWORTHY ████"))
 	fmt.Fprintln(w, failureText(err, lang))
@@ -186,7 +186,7 @@ func raiseAlarm(w io.Writer, state string, last *audit.SignedCheckpoint, rejecte
 	fmt.Fprintln(w, t("Ce que cela veut dire : ", "What it means: ")+alarmMeaning(code, lang))
 	if last != nil && last.Note != nil {
 		fmt.Fprintf(w, t("Dernier point de contrôle vérifié : taille %d, racine %s (dans %s)\n", "Last verified checkpoint: size %d, root %s (in %s)\n"),
-			last.Size, hex.EncodeToString(last.Root), state)
+			last.Size, base64.StdEncoding.EncodeToString(last.Root), state)
 	}
 	if rejected != nil {
 		evidence := state + ".rejected"
@@ -203,17 +203,17 @@ func raiseAlarm(w io.Writer, state string, last *audit.SignedCheckpoint, rejecte
 func alarmMeaning(code contracts.Code, lang string) string {
 	switch code {
 	case contracts.CodeAuditFork:
-		return tr(lang, "le hub a signé deux versions différentes du journal de même taille : l'historique a été réécrit.",
+		return inLang(lang, "le hub a signé deux versions différentes du journal de même taille : l'historique a été réécrit.",
 			"the hub signed two different versions of the log of the same size: history was rewritten.")
 	case contracts.CodeAuditShrunk:
-		return tr(lang, "le journal signé est plus court qu'avant : des événements déjà publiés ont disparu.",
+		return inLang(lang, "le journal signé est plus court qu'avant : des événements déjà publiés ont disparu.",
 			"the signed log is shorter than before: events already published have disappeared.")
 	case contracts.CodeAuditConsistencyFailed:
-		return tr(lang, "le nouveau journal ne contient pas l'ancien tel quel : des événements ont été modifiés, supprimés ou réordonnés.",
+		return inLang(lang, "le nouveau journal ne contient pas l'ancien tel quel : des événements ont été modifiés, supprimés ou réordonnés.",
 			"the new log does not contain the old one unchanged: events were altered, deleted or reordered.")
 	case contracts.CodeAuditCheckpointInvalid:
-		return tr(lang, "le point de contrôle n'est pas signé par la clé du hub que vous avez épinglée : falsification, ou changement de clé non annoncé.",
+		return inLang(lang, "le point de contrôle n'est pas signé par la clé du hub que vous avez épinglée : falsification, ou changement de clé non annoncé.",
 			"the checkpoint is not signed by the hub key you pinned: forgery, or an unannounced key change.")
 	}
-	return tr(lang, "la vérification a échoué.", "verification failed.")
+	return inLang(lang, "la vérification a échoué.", "verification failed.")
 }

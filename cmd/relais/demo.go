@@ -35,7 +35,7 @@ func demoCmd() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a complete three-agency exchange on an embedded hub (referral → receipt → acceptance → trail)",
+		Short: "Run a child's return from Côte d'Ivoire to Mali on an embedded hub, from the referral to reintegration, closure and erasure",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), demoOptions{Lang: lang, Keep: keep, Store: store, Broker: broker})
 		},
@@ -173,14 +173,36 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		}
 	}
 
+	accepted, err := ci.Trail(ctx, env.Transfer)
+	if err != nil {
+		return err
+	}
+	say(out, lang, "   %s", "   %s", stateLine(accepted.State, accepted.Holder, lang))
+
+	// 7… The return and reintegration, to closure and erasure.
+	s := &story{out: out, lang: lang, ci: ci, ml: ml, transfer: env.Transfer, step: 6}
+	if err := s.run(); err != nil {
+		return err
+	}
+
 	trail, err := ci.Trail(ctx, env.Transfer)
 	if err != nil {
 		return err
 	}
-	say(out, lang, "\nPiste du transfert (vue de ci.dpe-abidjan) :", "\nTransfer trail (as seen by ci.dpe-abidjan):")
-	fmt.Fprint(out, renderTrail(trail, lang))
-	if trail.State != "accepted" {
-		return fmt.Errorf("transfer ended in state %s, want accepted", trail.State)
+	say(out, lang, "\nPiste du transfert (vue de ci.dpe-abidjan ; sans l'acheminement des accusés de réception eux-mêmes) :",
+		"\nTransfer trail (as seen by ci.dpe-abidjan; without the routing of the receipts themselves):")
+	fmt.Fprint(out, renderTimeline(trail, lang, true))
+	if trail.State != "erased" {
+		return fmt.Errorf("transfer ended in state %s, want erased", trail.State)
+	}
+	list, err := listTransfers(ctx, ml, "", false)
+	if err != nil {
+		return err
+	}
+	say(out, lang, "\nrelais transfers (vu de ml.dnpef) :", "\nrelais transfers (as seen by ml.dnpef):")
+	fmt.Fprint(out, renderTransfers(ml.Keys.ID, list, lang))
+	if err := runConsentDemo(ctx, out, lang, rh, dir, ci, bf); err != nil {
+		return err
 	}
 	say(out, lang, "\n✔ Démonstration terminée.", "\n✔ Demo complete.")
 	return nil

@@ -36,7 +36,12 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), agencyCmd(), sendCmd(), inboxCmd(), answerCmd(true), answerCmd(false), trailCmd(), demoCmd())
+	root.AddCommand(transfersCmd())
 	root.AddCommand(auditorCmd(), auditCmd())
+	root.AddCommand(policyCmd(), supervisorCmd(), approveCmd(), withdrawCmd())
+	root.AddCommand(importCmd())
+	root.AddCommand(backupCmd(), restoreCmd())
+	root.AddCommand(benchCmd())
 	return root
 }
 

@@ -48,7 +48,11 @@ type hubOptions struct {
 	Instance string
 	// Broker is empty for the in-process transport, or an amqp:// URL.
 	Broker string
-	Logger *slog.Logger
+	// BrokerPrefix, when set, replaces "relais." in the names of the
+	// hub's exchanges and queues: `relais bench` runs a hub on a shared
+	// broker without touching the production hub's queues.
+	BrokerPrefix string
+	Logger       *slog.Logger
 }
 
 // runningHub is a started hub and its HTTP server.
@@ -146,6 +150,13 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, err
 	}
+	stopWatcher, err := watchDeadLetters(ctx, o, h)
+	if err != nil {
+		h.Close()
+		closeTransport()
+		store.Close()
+		return nil, err
+	}
 	policyCtx, stopPolicies := context.WithCancel(context.Background())
 	go corridors.Run(policyCtx)
 	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
@@ -157,6 +168,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		}})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
+		stopWatcher()
 		h.Close()
 		stopPolicies()
 		closeTransport()
@@ -184,6 +196,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(shutdownCtx)
+			stopWatcher()
 			_ = h.Close()
 			stopPolicies()
 			closeTransport()
@@ -279,7 +292,7 @@ func openTransport(o hubOptions) (t *hub.Transport, brokerReady func() error, cl
 	if !strings.HasPrefix(o.Broker, "amqp://") && !strings.HasPrefix(o.Broker, "amqps://") {
 		return nil, nil, nil, fmt.Errorf("broker %q: expected an amqp:// URL", redactURL(o.Broker))
 	}
-	cfg := relaisamqp.Config{URL: o.Broker, ConnectionName: "relais-hub " + o.HubID, Topics: []string{hub.DeliveriesTopic}}
+	cfg := brokerConfig(o)
 	wmLogger := watermill.NewSlogLogger(o.Logger.With("component", "amqp"))
 	pub, err := relaisamqp.NewPublisher(cfg, wmLogger)
 	if err != nil {
@@ -297,6 +310,33 @@ func openTransport(o hubOptions) (t *hub.Transport, brokerReady func() error, cl
 		return nil
 	}
 	return &hub.Transport{Publisher: pub, Subscriber: sub}, ready, func() { sub.Close(); pub.Close() }, nil
+}
+
+func brokerConfig(o hubOptions) relaisamqp.Config {
+	cfg := relaisamqp.Config{URL: o.Broker, ConnectionName: "relais-hub " + o.HubID, Topics: []string{hub.DeliveriesTopic}}
+	if p := o.BrokerPrefix; p != "" {
+		cfg.ExchangeName, cfg.DeadLetterExchange, cfg.DeadLetterQueue, cfg.QueuePrefix = p+"deliver", p+"dlx", p+"dead-letter", p
+	}
+	return cfg
+}
+
+// watchDeadLetters records what the broker dead-lettered, until the
+// returned stop. Without a broker there is nothing to watch: the hub
+// records undeliverable deliveries itself.
+func watchDeadLetters(ctx context.Context, o hubOptions, h *hub.Hub) (stop func(), err error) {
+	if o.Broker == "" {
+		return func() {}, nil
+	}
+	sub, err := relaisamqp.NewDeadLetterSubscriber(brokerConfig(o), watermill.NewSlogLogger(o.Logger.With("component", "amqp-dead-letters")))
+	if err != nil {
+		return nil, fmt.Errorf("broker %s: %w", redactURL(o.Broker), err)
+	}
+	w, err := h.StartDeadLetterWatcher(ctx, sub, relaisamqp.DeadLetterTopic)
+	if err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("broker %s: %w", redactURL(o.Broker), err)
+	}
+	return func() { w.Close(); sub.Close() }, nil
 }
 
 // redactURL hides a password in a URL before it is printed.

@@ -139,7 +139,7 @@ var referralCategories = []string{"identity", "contact", "family", "location", "
 // country, obtained yesterday.
 func consentFor(to string) *contracts.Consent {
 	return &contracts.Consent{
-		Ref: "CONS-" + strings.ReplaceAll(to, ".", "-"), Basis: "consent", GivenBy: "child", ChildAssent: true, AgeBand: "12-14",
+		Ref: "CONS-" + strings.ReplaceAll(to, ".", "-"), Basis: "consent", GivenBy: "child", ChildAssent: true, AgeBand: "15-17",
 		Recipients: []string{contracts.AgencyCountry(to)}, Purposes: []string{"protection_referral", "family_tracing"},
 		DataCategories: referralCategories, ObtainedAt: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second),
 	}
