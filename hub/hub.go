@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
@@ -61,6 +63,8 @@ type Config struct {
 	Policy             Policy
 	Logger             *slog.Logger
 	Metrics            *Metrics
+	// Registerer, when set, receives Watermill's router metrics.
+	Registerer prometheus.Registerer
 	// Instance names this process among the hubs sharing a store; it must
 	// be stable across restarts of the same process (default: the host
 	// name) so a restarted hub takes back its own outbox claims at once.
@@ -203,6 +207,9 @@ func New(cfg Config) (*Hub, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmLogger)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Registerer != nil {
+		wmmetrics.NewPrometheusMetricsBuilder(cfg.Registerer, "relais", "watermill").AddPrometheusRouterMetrics(router)
 	}
 	h.router = router
 	h.addIngress(router)

@@ -66,6 +66,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if hub.ValidAuditorID(claims.Issuer) {
 		return caller{Auditor: claims.Issuer}, nil
 	}
+	if s.seen != nil {
+		s.seen(claims.Issuer, time.Now())
+	}
 	return caller{Agency: claims.Issuer}, nil
 }
 

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -30,6 +31,8 @@ type Config struct {
 	Logger          *slog.Logger
 	// Ready reports whether the hub can accept work (store reachable).
 	Ready func() error
+	// AgencySeen, when set, is told each time an agency authenticates.
+	AgencySeen func(agency string, at time.Time)
 }
 
 // DefaultMaxMessageBytes leaves room for a referral with its encrypted body;
@@ -47,6 +50,7 @@ type Server struct {
 	log        *slog.Logger
 	mux        *http.ServeMux
 	ready      func() error
+	seen       func(agency string, at time.Time)
 }
 
 func New(cfg Config) *Server {
@@ -62,7 +66,7 @@ func New(cfg Config) *Server {
 	if cfg.Ready == nil {
 		cfg.Ready = func() error { return nil }
 	}
-	s := &Server{hub: cfg.Hub, adminToken: cfg.AdminToken, maxBytes: cfg.MaxMessageBytes, log: cfg.Logger, mux: http.NewServeMux(), ready: cfg.Ready}
+	s := &Server{hub: cfg.Hub, adminToken: cfg.AdminToken, maxBytes: cfg.MaxMessageBytes, log: cfg.Logger, mux: http.NewServeMux(), ready: cfg.Ready, seen: cfg.AgencySeen}
 	s.mux.HandleFunc("POST /v1/messages", s.postMessage)
 	s.mux.HandleFunc("GET /v1/inbox", s.getInbox)
 	s.mux.HandleFunc("GET /v1/directory", s.getDirectory)
@@ -79,6 +83,17 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	w.Header().Set("X-Request-Id", id)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	_, pattern := s.mux.Handler(r)
+	defer func() { s.logRequest(r, pattern, rec.status, start) }()
+	s.serve(rec, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	if _, pattern := s.mux.Handler(r); pattern == "" {

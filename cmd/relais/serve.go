@@ -71,7 +71,7 @@ func serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the hub (embedded SQLite store and in-process transport by default)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			opts.Logger = slog.New(httpapi.WithRequestID(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 			rh, err := startHub(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -139,7 +139,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Transport: transport, Instance: o.Instance, Corridors: corridors})
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Registerer: reg, Transport: transport, Instance: o.Instance, Corridors: corridors})
 	if err != nil {
 		closeTransport()
 		store.Close()
@@ -159,13 +159,16 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	}
 	policyCtx, stopPolicies := context.WithCancel(context.Background())
 	go corridors.Run(policyCtx)
+	ready := func() error {
+		if err := store.DB().PingContext(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return brokerReady()
+	}
+	ops := hub.NewOpsCollector(h, hub.OpsOptions{Ready: ready})
+	reg.MustRegister(ops)
 	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
-		Ready: func() error {
-			if err := store.DB().PingContext(ctx); err != nil {
-				return fmt.Errorf("store: %w", err)
-			}
-			return brokerReady()
-		}})
+		Ready: ready, AgencySeen: ops.AgencySeen})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		stopWatcher()
