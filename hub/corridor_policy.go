@@ -104,3 +104,42 @@ func (h *Hub) recordConsentEffects(ctx context.Context, tx Tx, in *Intake, now t
 	}
 	return nil
 }
+
+// CorridorTimers takes each transfer's deadlines from its corridor
+// agreement's SLA, falling back to DefaultTimers for what the agreement
+// leaves unset or when no agreement covers the pair.
+type CorridorTimers struct {
+	Agreements *policy.Watcher
+	Fallback   TimerPolicy
+}
+
+// Deadline implements TimerPolicy.
+func (c CorridorTimers) Deadline(t Transfer, kind TimerKind) (Deadline, bool) {
+	fallback := c.Fallback
+	if fallback == nil {
+		fallback = DefaultTimers{}
+	}
+	d, ok := fallback.Deadline(t, kind)
+	set := c.Agreements.Current()
+	if set == nil {
+		return d, ok
+	}
+	corridor, found := set.Find(t.Sender, t.Recipient, "referral.request", t.OpenedAt)
+	if !found {
+		return d, ok
+	}
+	sla := corridor.SLA
+	due := map[TimerKind]time.Duration{
+		TimerReceipt:  sla.TimeToReceipt,
+		TimerAnswer:   sla.TimeToAnswer,
+		TimerErasure:  sla.TimeToAnswer,
+		TimerFollowup: sla.FollowUpInterval,
+	}[kind]
+	if due > 0 {
+		d.Due, ok = due, true
+	}
+	if sla.EscalationAfter > 0 && ok {
+		d.Escalate = sla.EscalationAfter
+	}
+	return d, ok
+}

@@ -110,6 +110,12 @@ func (h *Hub) deliverHandler(msg *message.Message) error {
 		if err != nil {
 			return err
 		}
+		// Locks are taken in the order acceptance takes them (transfer,
+		// then audit head), so concurrent hubs on PostgreSQL never deadlock.
+		t, err := tx.TransferForUpdate(ctx, m.Transfer)
+		if err != nil {
+			return err
+		}
 		now := h.now()
 		fresh, err := tx.MarkDelivered(ctx, id, now)
 		if err != nil || !fresh {
@@ -118,10 +124,6 @@ func (h *Hub) deliverHandler(msg *message.Message) error {
 		recipient = m.To
 		if _, err := tx.AppendEvent(ctx, Event{Type: EventDelivered, At: now, MessageID: m.ID, Transfer: m.Transfer,
 			Kind: m.Kind, From: m.From, To: m.To, Actor: "hub", CaseDigest: m.CaseDigest}); err != nil {
-			return err
-		}
-		t, err := tx.TransferForUpdate(ctx, m.Transfer)
-		if err != nil {
 			return err
 		}
 		if t.State == StateRequested && m.ID == t.ID {

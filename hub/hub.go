@@ -203,6 +203,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Corridors != nil {
 		h.cfg.Policy = &CorridorPolicy{agreements: cfg.Corridors, directory: h.directory, store: cfg.Store, now: h.now}
+		if _, unset := cfg.Timers.(DefaultTimers); unset {
+			h.cfg.Timers = CorridorTimers{Agreements: cfg.Corridors}
+		}
 	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmLogger)
 	if err != nil {

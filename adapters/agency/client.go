@@ -404,6 +404,7 @@ type TrailEvent struct {
 	Actor     string    `json:"actor"`
 	Code      string    `json:"code"`
 	Detail    string    `json:"detail"`
+	Holder    string    `json:"holder,omitempty"`
 }
 
 // Trail fetches a transfer's trail.

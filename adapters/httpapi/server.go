@@ -245,6 +245,7 @@ func (s *Server) postAgency(w http.ResponseWriter, r *http.Request) {
 		Name        string          `json:"name"`
 		JWKS        json.RawMessage `json:"jwks"`
 		Supervisors json.RawMessage `json:"supervisors,omitempty"`
+		ReportsTo   string          `json:"reports_to,omitempty"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -252,7 +253,7 @@ func (s *Server) postAgency(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, contracts.Refuse(contracts.CodeAgencyInvalid, "body must be {id, country, name, jwks}"))
 		return
 	}
-	a, err := s.hub.RegisterAgency(r.Context(), hub.Registration{ID: req.ID, Country: req.Country, Name: req.Name, JWKS: req.JWKS, SupervisorJWKS: req.Supervisors}, "admin")
+	a, err := s.hub.RegisterAgency(r.Context(), hub.Registration{ID: req.ID, Country: req.Country, Name: req.Name, JWKS: req.JWKS, SupervisorJWKS: req.Supervisors, ReportsTo: req.ReportsTo}, "admin")
 	if err != nil {
 		writeProblem(w, r, err)
 		return
@@ -271,6 +272,8 @@ type trailEvent struct {
 	Actor     string    `json:"actor,omitempty"`
 	Code      string    `json:"code,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
+	// Holder is the agency responsible for the case at that moment.
+	Holder string `json:"holder,omitempty"`
 }
 
 func (s *Server) getTrail(w http.ResponseWriter, r *http.Request) {
@@ -299,7 +302,7 @@ func (s *Server) getTrail(w http.ResponseWriter, r *http.Request) {
 	out := make([]trailEvent, 0, len(events))
 	for _, e := range events {
 		out = append(out, trailEvent{Index: e.Index, Type: string(e.Type), At: e.At, MessageID: e.MessageID, Kind: e.Kind,
-			From: e.From, To: e.To, Actor: e.Actor, Code: e.Code, Detail: e.Detail})
+			From: e.From, To: e.To, Actor: e.Actor, Code: e.Code, Detail: e.Detail, Holder: e.Holder})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"transfer": t.ID, "state": t.State, "holder": t.Holder, "sender": t.Sender, "recipient": t.Recipient,

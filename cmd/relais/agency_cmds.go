@@ -65,7 +65,7 @@ func agencyCmd() *cobra.Command {
 	_ = initCmd.MarkFlagRequired("out")
 
 	var cf clientFlags
-	var name, adminToken string
+	var name, adminToken, reportsTo string
 	var supervisors []string
 	registerCmd := &cobra.Command{
 		Use:   "register",
@@ -81,12 +81,14 @@ func agencyCmd() *cobra.Command {
 					return err
 				}
 			}
-			return registerAgencyWith(cmd.Context(), cmd.OutOrStdout(), cf.Hub, adminToken, keys, name, supervisorJWKS)
+			return registerAgencyWith(cmd.Context(), cmd.OutOrStdout(), cf.Hub, adminToken, keys,
+				agencyProfile{Name: name, SupervisorJWKS: supervisorJWKS, ReportsTo: reportsTo})
 		},
 	}
 	cf.register(registerCmd)
 	registerCmd.Flags().StringVar(&name, "name", "", "the agency's official name")
 	registerCmd.Flags().StringArrayVar(&supervisors, "supervisors", nil, "supervisors' public keys (a JWKS file or a directory written by 'relais supervisor init'; repeatable): the second person who approves best-interests overrides")
+	registerCmd.Flags().StringVar(&reportsTo, "reports-to", "", "the agency's central directorate (a registered agency of the same country), told when deadlines are missed")
 	registerCmd.Flags().StringVar(&adminToken, "admin-token", os.Getenv("RELAIS_ADMIN_TOKEN"), "hub admin token (RELAIS_ADMIN_TOKEN)")
 	_ = registerCmd.MarkFlagRequired("name")
 	cmd.AddCommand(initCmd, registerCmd)
@@ -94,19 +96,30 @@ func agencyCmd() *cobra.Command {
 }
 
 func registerAgency(ctx context.Context, out io.Writer, hubURL, adminToken string, keys agency.Keys, name string) error {
-	return registerAgencyWith(ctx, out, hubURL, adminToken, keys, name, nil)
+	return registerAgencyWith(ctx, out, hubURL, adminToken, keys, agencyProfile{Name: name})
 }
 
-// registerAgencyWith registers an agency with, optionally, its
-// supervisors' public keys (a JWKS).
-func registerAgencyWith(ctx context.Context, out io.Writer, hubURL, adminToken string, keys agency.Keys, name string, supervisorJWKS []byte) error {
+// agencyProfile is what a registration says of an agency besides its keys.
+type agencyProfile struct {
+	Name string
+	// SupervisorJWKS, optional, are the supervisors' public keys.
+	SupervisorJWKS []byte
+	// ReportsTo, optional, is the agency's central directorate.
+	ReportsTo string
+}
+
+// registerAgencyWith registers an agency with its profile.
+func registerAgencyWith(ctx context.Context, out io.Writer, hubURL, adminToken string, keys agency.Keys, p agencyProfile) error {
 	jwks, err := keys.PublicJWKS()
 	if err != nil {
 		return err
 	}
-	reg := map[string]any{"id": keys.ID, "country": contracts.AgencyCountry(keys.ID), "name": name, "jwks": json.RawMessage(jwks)}
-	if len(supervisorJWKS) > 0 {
-		reg["supervisors"] = json.RawMessage(supervisorJWKS)
+	reg := map[string]any{"id": keys.ID, "country": contracts.AgencyCountry(keys.ID), "name": p.Name, "jwks": json.RawMessage(jwks)}
+	if len(p.SupervisorJWKS) > 0 {
+		reg["supervisors"] = json.RawMessage(p.SupervisorJWKS)
+	}
+	if p.ReportsTo != "" {
+		reg["reports_to"] = p.ReportsTo
 	}
 	body, _ := json.Marshal(reg)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(hubURL, "/")+"/v1/agencies", bytes.NewReader(body))

@@ -58,7 +58,7 @@ and queues) and removes them at the end: it can run next to a live hub.`,
 	f.IntVar(&o.Concurrency, "concurrency", 16, "submissions in flight at once in the throughput runs")
 	f.IntVar(&o.Rate, "rate", 500, "message rate of the steady run (msg/s)")
 	f.DurationVar(&o.RateFor, "rate-for", 10*time.Second, "length of the steady run")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the hub-path runs to this file (go tool pprof)")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of each hub configuration's runs to FILE.embedded and FILE.rabbitmq-postgres (go tool pprof)")
 	f.BoolVar(&o.SkipEmbedded, "skip-embedded", false, "measure only the RabbitMQ + PostgreSQL hub")
 	return cmd
 }
@@ -104,23 +104,12 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 		}
 	}
 
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	var configs []benchConfig
 	if !o.SkipEmbedded {
-		configs = append(configs, benchConfig{Name: "hub, embedded (SQLite)"})
+		configs = append(configs, benchConfig{Name: "hub, embedded (SQLite)", Short: "embedded"})
 	}
 	if o.Broker != "" {
-		configs = append(configs, benchConfig{Name: "hub, RabbitMQ + PostgreSQL", Broker: o.Broker, Store: o.Store})
+		configs = append(configs, benchConfig{Name: "hub, RabbitMQ + PostgreSQL", Short: "rabbitmq-postgres", Broker: o.Broker, Store: o.Store})
 	}
 	for _, c := range configs {
 		if err := runHubConfig(ctx, out, o, c, report); err != nil {
@@ -142,7 +131,7 @@ func (o benchOptions) count(bodyBytes int) int {
 
 // benchConfig is one hub configuration measured.
 type benchConfig struct {
-	Name          string
+	Name, Short   string
 	Broker, Store string
 }
 
@@ -155,30 +144,44 @@ func runHubConfig(ctx context.Context, out io.Writer, o benchOptions, c benchCon
 		return err
 	}
 	defer w.Close()
-	// A short warm-up: connections, caches, the first fsyncs.
+	// Everything is sealed first, so a profile shows the hub's work only.
 	warm, err := w.seal(ctx, 50, 2<<10)
 	if err != nil {
 		return err
 	}
-	if _, err := w.run(ctx, warm, o.Concurrency, 0); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
+	sets := make([][]benchMsg, len(benchSizes))
+	for i, size := range benchSizes {
+		if sets[i], err = w.seal(ctx, o.count(size.Bytes), size.Bytes); err != nil {
+			return err
+		}
 	}
-	for _, size := range benchSizes {
-		msgs, err := w.seal(ctx, o.count(size.Bytes), size.Bytes)
+	steady, err := w.seal(ctx, int(float64(o.Rate)*o.RateFor.Seconds()), 2<<10)
+	if err != nil {
+		return err
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile + "." + c.Short)
 		if err != nil {
 			return err
 		}
-		res, err := w.run(ctx, msgs, o.Concurrency, 0)
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	// A short warm-up: connections, caches, the first fsyncs.
+	if _, err := w.run(ctx, warm, o.Concurrency, 0); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	for i, size := range benchSizes {
+		res, err := w.run(ctx, sets[i], o.Concurrency, 0)
 		if err != nil {
 			return fmt.Errorf("%s run: %w", size.Name, err)
 		}
 		report.Hub = append(report.Hub, benchRow{Path: c.Name, Size: size.Name, Result: res, Broker: c.Broker != ""})
 	}
-	msgs, err := w.seal(ctx, o.Rate*int(o.RateFor/time.Second+1), 2<<10)
-	if err != nil {
-		return err
-	}
-	res, err := w.run(ctx, msgs[:int(float64(o.Rate)*o.RateFor.Seconds())], 0, time.Second/time.Duration(o.Rate))
+	res, err := w.run(ctx, steady, 0, time.Second/time.Duration(o.Rate))
 	if err != nil {
 		return fmt.Errorf("steady run: %w", err)
 	}

@@ -78,7 +78,7 @@ func (d *consentDemo) override(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := registerAgencyWith(ctx, io.Discard, d.hub.URL, d.hub.AdminToken, keys, name, jwks); err != nil {
+	if err := registerAgencyWith(ctx, io.Discard, d.hub.URL, d.hub.AdminToken, keys, agencyProfile{Name: name, SupervisorJWKS: jwks}); err != nil {
 		return err
 	}
 	worker := agency.New(d.hub.URL, keys)
