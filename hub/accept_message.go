@@ -82,7 +82,9 @@ func (h *Hub) validate(ctx context.Context, in *Intake) error {
 		if err != nil {
 			return err
 		}
-		if !h.directory.EncryptionKIDs(env.To)[hdr.Kid] {
+		if ok, err := h.directory.IsEncryptionKey(ctx, env.To, hdr.Kid); err != nil {
+			return err
+		} else if !ok {
 			return contracts.Refuse(contracts.CodeBodyInvalid, "body is not encrypted for a registered key of the recipient")
 		}
 	}

@@ -2,6 +2,9 @@ package hub
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -129,10 +132,10 @@ func permanentDeliveryError(err error) bool { return errors.Is(err, errUnknownMe
 // transport the hub records it here and acks it.
 func (h *Hub) undeliverable(ctx context.Context, msg *message.Message) error {
 	h.metrics.poison()
-	rec := deadLetterOf(msg, ReasonUnknownMessage)
+	rec := h.deadLetterOf(msg, ReasonUnknownMessage)
 	if h.brokerDeadLetters() {
 		h.log.WarnContext(ctx, "undeliverable delivery returned to the broker, which dead-letters it at its delivery limit",
-			"message_id", rec.MessageID, "payload_sha256", rec.PayloadSHA256)
+			"message_id", rec.MessageID, "payload_digest", rec.PayloadDigest)
 		return errUnknownMessage
 	}
 	rec.Reason, rec.Queue = ReasonUnknownMessage, ""
@@ -146,19 +149,25 @@ func (h *Hub) undeliverable(ctx context.Context, msg *message.Message) error {
 // the transport gave them, each checked against a strict pattern, so that
 // nothing else can reach the audit log.
 type deadLetterRecord struct {
-	MessageID     string
-	PayloadSHA256 string // set instead of MessageID when the payload is not one
+	MessageID string
+	// PayloadDigest is set instead of MessageID when the payload is not a
+	// message id: an HMAC keyed with the hub's case key, so that a payload
+	// that happened to be personal data cannot be confirmed by guessing.
+	PayloadDigest string
 	Reason        string
 	Queue         string
 	Deaths        string
 }
 
-func deadLetterOf(msg *message.Message, defaultReason string) deadLetterRecord {
+func (h *Hub) deadLetterOf(msg *message.Message, defaultReason string) deadLetterRecord {
 	var r deadLetterRecord
 	if validDelivery(msg) {
 		r.MessageID = string(msg.Payload)
 	} else {
-		r.PayloadSHA256 = sha256Hex(msg.Payload)
+		mac := hmac.New(sha256.New, h.cfg.CaseKey)
+		mac.Write([]byte("relais dead-letter payload\x00"))
+		mac.Write(msg.Payload)
+		r.PayloadDigest = hex.EncodeToString(mac.Sum(nil))
 	}
 	r.Reason = msg.Metadata.Get(MetadataFirstDeathReason)
 	if r.Reason == "" {
@@ -184,7 +193,7 @@ func deadLetterOf(msg *message.Message, defaultReason string) deadLetterRecord {
 func (h *Hub) recordDeadLetter(ctx context.Context, r deadLetterRecord) (uint64, error) {
 	ev := audit.Event{Type: audit.TypeDeadLettered, At: h.now(), MessageID: r.MessageID, Actor: audit.ActorHub,
 		Detail: r.Reason, Extra: map[string]string{}}
-	for key, value := range map[string]string{"queue": r.Queue, "deaths": r.Deaths, "payload_sha256": r.PayloadSHA256} {
+	for key, value := range map[string]string{"queue": r.Queue, "deaths": r.Deaths, "payload_digest": r.PayloadDigest} {
 		if value != "" {
 			ev.Extra[key] = value
 		}
@@ -214,7 +223,7 @@ func (h *Hub) recordDeadLetter(ctx context.Context, r deadLetterRecord) (uint64,
 		return 0, err
 	}
 	h.metrics.deadLettered(r.Reason)
-	h.log.WarnContext(ctx, "dead letter recorded", "message_id", r.MessageID, "payload_sha256", r.PayloadSHA256,
+	h.log.WarnContext(ctx, "dead letter recorded", "message_id", r.MessageID, "payload_digest", r.PayloadDigest,
 		"reason", r.Reason, "queue", r.Queue, "leaf_index", idx)
 	return idx, nil
 }
@@ -290,7 +299,7 @@ func (h *Hub) watchDeadLetters(ctx context.Context, sub message.Subscriber, topi
 				}
 				continue
 			}
-			if _, err := h.recordDeadLetter(msg.Context(), deadLetterOf(msg, reasonUnstated)); err != nil {
+			if _, err := h.recordDeadLetter(msg.Context(), h.deadLetterOf(msg, reasonUnstated)); err != nil {
 				h.log.ErrorContext(ctx, "dead-letter watcher: record", "err", err, "retry_in", backoff)
 				msg.Nack()
 				if !pause() {

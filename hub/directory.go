@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
@@ -31,7 +32,15 @@ type Directory struct {
 	encKeys  map[string][]jwk.Key     // by agency
 	// supervisors holds each agency's supervisor keys by kid.
 	supervisors map[string]map[string]jwk.Key
+	// meta and revoked come from the store's key records (keys.go).
+	meta     map[string]keyMeta
+	revoked  map[string]Revocation
+	loadedAt time.Time
 }
+
+// maxDirectoryAge bounds how long a cached directory is trusted, so that a
+// revocation made through another hub instance takes effect here soon.
+const maxDirectoryAge = 15 * time.Second
 
 func NewDirectory(store Store) *Directory {
 	return &Directory{store: store}
@@ -47,6 +56,20 @@ func (d *Directory) Reload(ctx context.Context) error {
 	keys := map[string]registeredKey{}
 	enc := map[string][]jwk.Key{}
 	sup := map[string]map[string]jwk.Key{}
+	meta := map[string]keyMeta{}
+	revoked := map[string]Revocation{}
+	records, err := loadKeyRecords(ctx, d.store)
+	if err != nil {
+		return fmt.Errorf("load directory: %w", err)
+	}
+	added := map[string]time.Time{}
+	for _, r := range records {
+		if r.RevokedAt.IsZero() {
+			added[r.KID] = r.AddedAt
+		} else {
+			revoked[r.KID] = Revocation{Agency: r.Agency, KID: r.KID, Use: r.Use, RevokedAt: r.RevokedAt}
+		}
+	}
 	for _, a := range list {
 		if len(a.SupervisorJWKS) > 0 {
 			set, err := seal.ParseSet(a.SupervisorJWKS)
@@ -69,6 +92,11 @@ func (d *Directory) Reload(ctx context.Context) error {
 			k, _ := set.Key(i)
 			kid, _ := k.KeyID()
 			keys[kid] = registeredKey{Agency: a.ID, Key: k}
+			at, ok := added[kid]
+			if !ok {
+				at = a.RegisteredAt
+			}
+			meta[kid] = keyMeta{addedAt: at, order: i}
 			if use, _ := k.KeyUsage(); use == "enc" {
 				enc[a.ID] = append(enc[a.ID], k)
 			}
@@ -76,6 +104,7 @@ func (d *Directory) Reload(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.agencies, d.keys, d.encKeys, d.supervisors = agencies, keys, enc, sup
+	d.meta, d.revoked, d.loadedAt = meta, revoked, time.Now()
 	d.mu.Unlock()
 	return nil
 }
@@ -83,7 +112,7 @@ func (d *Directory) Reload(ctx context.Context) error {
 func (d *Directory) cached(fn func() bool) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.agencies != nil && fn()
+	return d.agencies != nil && time.Since(d.loadedAt) < maxDirectoryAge && fn()
 }
 
 // lookupOrReload runs fn on the cache, reloading once if fn misses.
@@ -98,16 +127,21 @@ func (d *Directory) lookupOrReload(ctx context.Context, fn func() bool) (bool, e
 }
 
 // SigningKey resolves a kid to its agency and public key. An unknown kid is
-// refused with unknown_key.
+// refused with unknown_key, a revoked one with key_revoked.
 func (d *Directory) SigningKey(ctx context.Context, kid string) (string, jwk.Key, error) {
 	var rk registeredKey
+	var revoked bool
 	ok, err := d.lookupOrReload(ctx, func() bool {
 		var found bool
 		rk, found = d.keys[kid]
-		return found
+		_, revoked = d.revoked[kid]
+		return found || revoked
 	})
 	if err != nil {
 		return "", nil, err
+	}
+	if revoked {
+		return "", nil, contracts.Refuse(contracts.CodeKeyRevoked, "the key with this kid was revoked")
 	}
 	if !ok {
 		return "", nil, contracts.Refuse(contracts.CodeUnknownKey, "no registered key has this kid")
@@ -162,6 +196,9 @@ func (d *Directory) kidTaken(kid string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if _, ok := d.keys[kid]; ok {
+		return true
+	}
+	if _, ok := d.revoked[kid]; ok {
 		return true
 	}
 	for _, keys := range d.supervisors {

@@ -163,6 +163,10 @@ func (c *Client) agencyKeys(ctx context.Context, id string) (jwk.Set, error) {
 	return nil, fmt.Errorf("agency %s is not in the hub directory", id)
 }
 
+// keyByUse returns the first key of use. The hub's directory lists an
+// agency's valid keys newest first (with their status beside the JWKS), so
+// the first is the current one: after a rotation, senders encrypt to the
+// recipient's new key as soon as they refresh the directory.
 func keyByUse(set jwk.Set, use string) (jwk.Key, error) {
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)

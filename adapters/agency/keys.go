@@ -91,10 +91,15 @@ func Load(dir string) (Keys, error) {
 	if err != nil {
 		return Keys{}, err
 	}
-	return Keys{ID: ident.ID, Signing: sig, Encryption: []jwk.Key{enc}}, nil
+	old, err := loadOldEncryptionKeys(dir)
+	if err != nil {
+		return Keys{}, err
+	}
+	return Keys{ID: ident.ID, Signing: sig, Encryption: append([]jwk.Key{enc}, old...)}, nil
 }
 
-// PublicJWKS is the JSON of the agency's public keys.
+// PublicJWKS is the JSON of the agency's public keys (the encryption keys
+// kept by rotations included).
 func (k Keys) PublicJWKS() ([]byte, error) {
 	set, err := seal.PublicSet(append([]jwk.Key{k.Signing}, k.Encryption...)...)
 	if err != nil {

@@ -47,12 +47,23 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		return caller{}, contracts.Refuse(contracts.CodeTokenInvalid, "not a JWT")
 	}
 	ctx := r.Context()
+	// A token signed with a revoked key is refused as key_revoked, not
+	// merely token_invalid, so the agency knows to use its new key (the
+	// revocation is public in the directory anyway).
+	var revoked error
 	claims, err := seal.VerifyToken(tok, s.hub.ID(), time.Now(), func(iss, kid string) (jwk.Key, error) {
 		if hub.ValidAuditorID(iss) {
 			return s.hub.AuditorSigningKey(ctx, iss, kid)
 		}
-		return s.agencyKey(ctx, iss, kid)
+		k, err := s.agencyKey(ctx, iss, kid)
+		if contracts.CodeOf(err) == contracts.CodeKeyRevoked {
+			revoked = err
+		}
+		return k, err
 	})
+	if err != nil && revoked != nil {
+		return caller{}, revoked
+	}
 	if err != nil {
 		return caller{}, err
 	}
@@ -76,6 +87,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 // refused as if unknown.
 func (s *Server) agencyKey(ctx context.Context, iss, kid string) (jwk.Key, error) {
 	agency, key, err := s.hub.Directory().SigningKey(ctx, kid)
+	if contracts.CodeOf(err) == contracts.CodeKeyRevoked {
+		return nil, err
+	}
 	if err != nil {
 		return nil, contracts.Refuse(contracts.CodeTokenInvalid, "unknown signing key")
 	}

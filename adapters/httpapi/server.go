@@ -76,6 +76,7 @@ func New(cfg Config) *Server {
 	s.registerConsentRoutes()
 	s.registerTransferRoutes()
 	s.registerDeadLetterRoutes()
+	s.registerKeyRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.getReady)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -205,6 +206,9 @@ type directoryAgency struct {
 	// Supervisors are the keys that approve best-interests overrides, so a
 	// recipient can check an approval itself.
 	Supervisors json.RawMessage `json:"supervisors,omitempty"`
+	// Keys gives each valid key's status in a rotation (keys.go); the
+	// JWKS lists the same keys newest first.
+	Keys []directoryKey `json:"keys,omitempty"`
 }
 
 func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
@@ -213,11 +217,21 @@ func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, err)
 		return
 	}
+	dir := s.hub.Directory()
+	if err := dir.Reload(r.Context()); err != nil {
+		writeProblem(w, r, err)
+		return
+	}
 	hubSet := jwk.NewSet()
 	_ = hubSet.AddKey(s.hub.PublicKey())
 	list := make([]directoryAgency, 0, len(agencies))
 	for _, a := range agencies {
 		entry := directoryAgency{ID: a.ID, Country: a.Country, Name: a.Name, JWKS: a.JWKS}
+		if keys := dir.AgencyKeys(a.ID); len(keys) > 0 {
+			if ordered, err := dir.OrderedJWKS(a.ID); err == nil {
+				entry.JWKS, entry.Keys = ordered, directoryKeys(keys)
+			}
+		}
 		if len(a.SupervisorJWKS) > 0 {
 			entry.Supervisors = a.SupervisorJWKS
 		}
@@ -226,6 +240,7 @@ func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet, "audit_key": s.hub.Audit().VerifierKey()},
 		"agencies": list,
+		"revoked":  directoryRevocations(dir.Revocations()),
 	})
 }
 

@@ -182,6 +182,9 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
 	// was sent under, withdrawals, and agencies' supervisor keys (the second
 	// person of a best-interests override).
 	{6, consentDDL, consentDDL, nil},
+	// Agency key rotation and revocation (keys.go): when each key was
+	// added and, once revoked, since when.
+	{7, agencyKeysDDL("BLOB"), agencyKeysDDL("BYTEA"), nil},
 }
 
 // lifecycleDDL is migration 3; the dialects differ only in the

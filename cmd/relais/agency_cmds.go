@@ -91,7 +91,7 @@ func agencyCmd() *cobra.Command {
 	registerCmd.Flags().StringVar(&reportsTo, "reports-to", "", "the agency's central directorate (a registered agency of the same country), told when deadlines are missed")
 	registerCmd.Flags().StringVar(&adminToken, "admin-token", os.Getenv("RELAIS_ADMIN_TOKEN"), "hub admin token (RELAIS_ADMIN_TOKEN)")
 	_ = registerCmd.MarkFlagRequired("name")
-	cmd.AddCommand(initCmd, registerCmd)
+	cmd.AddCommand(initCmd, registerCmd, agencyRotateCmd(), agencyRevokeCmd())
 	return cmd
 }
 

@@ -19,9 +19,10 @@ type size struct {
 	// are submitted evenly over it.
 	Outage         time.Duration
 	OutageMessages int
-	// ToxicMessages stream in while the link to the broker is slowed and
-	// reset (test d).
+	// ToxicMessages stream in while the link to the broker is slowed down
+	// for ToxicPhase, then reset for as long (test d).
 	ToxicMessages int
+	ToxicPhase    time.Duration
 	// DrainBound is how long the backlog may take to reach the inbox once
 	// the last fault ended.
 	DrainBound time.Duration
@@ -30,11 +31,13 @@ type size struct {
 var (
 	ciSize = size{
 		BrokerKillMessages: 1500, HubKillMessages: 1500, BrokerKills: 3, KillsPerHub: 2,
-		Outage: 20 * time.Second, OutageMessages: 300, ToxicMessages: 400, DrainBound: 90 * time.Second,
+		Outage: 20 * time.Second, OutageMessages: 300, ToxicMessages: 400, ToxicPhase: 10 * time.Second,
+		DrainBound: 2 * time.Minute,
 	}
 	fullSize = size{
 		BrokerKillMessages: 10000, HubKillMessages: 10000, BrokerKills: 3, KillsPerHub: 5,
-		Outage: 2 * time.Minute, OutageMessages: 2000, ToxicMessages: 2000, DrainBound: 3 * time.Minute,
+		Outage: 2 * time.Minute, OutageMessages: 2000, ToxicMessages: 1000, ToxicPhase: 20 * time.Second,
+		DrainBound: 10 * time.Minute,
 	}
 )
 

@@ -65,7 +65,7 @@ func TestAfterLatencyAndConnectionResetsToTheBrokerTheHubRecoversWithin30sAndLea
 	// The faults, in turn, while referrals stream in: first every byte
 	// between hub and broker is slowed down, then every connection is
 	// reset as soon as it carries data.
-	phase := max(10*time.Second, sz.Outage/4)
+	phase := sz.ToxicPhase
 	faults := make(chan time.Time)
 	go func() {
 		for _, err := range []error{
