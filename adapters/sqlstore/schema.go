@@ -25,141 +25,7 @@ type migration struct {
 // Times are stored as Unix microseconds (BIGINT) in both dialects so that the
 // same queries and the same Go code serve both.
 var migrations = []migration{
-	{1, `
-CREATE TABLE agencies (
-  id TEXT PRIMARY KEY,
-  country TEXT NOT NULL,
-  name TEXT NOT NULL,
-  jwks BLOB NOT NULL,
-  registered_at BIGINT NOT NULL,
-  inbox_head BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE messages (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  sender TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  transfer TEXT NOT NULL,
-  in_reply_to TEXT NOT NULL DEFAULT '',
-  case_digest TEXT NOT NULL DEFAULT '',
-  jws BLOB NOT NULL,
-  sha256 TEXT NOT NULL,
-  receipt BLOB NOT NULL,
-  leaf_index BIGINT NOT NULL,
-  accepted_at BIGINT NOT NULL,
-  delivered_at BIGINT NOT NULL DEFAULT 0,
-  inbox_seq BIGINT NOT NULL DEFAULT 0,
-  receipted_at BIGINT NOT NULL DEFAULT 0,
-  receipted_by TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX messages_inbox ON messages (recipient, receipted_at, inbox_seq);
-CREATE INDEX messages_transfer ON messages (transfer);
-CREATE TABLE transfers (
-  id TEXT PRIMARY KEY,
-  sender TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  case_digest TEXT NOT NULL,
-  state TEXT NOT NULL,
-  holder TEXT NOT NULL,
-  opened_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL
-);
-CREATE TABLE outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  message_id TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  created_at BIGINT NOT NULL
-);
-CREATE TABLE events (
-  idx BIGINT PRIMARY KEY,
-  type TEXT NOT NULL,
-  at BIGINT NOT NULL,
-  message_id TEXT NOT NULL DEFAULT '',
-  transfer TEXT NOT NULL DEFAULT '',
-  kind TEXT NOT NULL DEFAULT '',
-  sender TEXT NOT NULL DEFAULT '',
-  recipient TEXT NOT NULL DEFAULT '',
-  actor TEXT NOT NULL DEFAULT '',
-  code TEXT NOT NULL DEFAULT '',
-  detail TEXT NOT NULL DEFAULT '',
-  jws_digest TEXT NOT NULL DEFAULT '',
-  case_digest TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX events_transfer ON events (transfer, idx);
-CREATE TABLE tokens (
-  issuer TEXT NOT NULL,
-  jti TEXT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  PRIMARY KEY (issuer, jti)
-);
-`, `
-CREATE TABLE agencies (
-  id TEXT PRIMARY KEY,
-  country TEXT NOT NULL,
-  name TEXT NOT NULL,
-  jwks BYTEA NOT NULL,
-  registered_at BIGINT NOT NULL,
-  inbox_head BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE messages (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  sender TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  transfer TEXT NOT NULL,
-  in_reply_to TEXT NOT NULL DEFAULT '',
-  case_digest TEXT NOT NULL DEFAULT '',
-  jws BYTEA NOT NULL,
-  sha256 TEXT NOT NULL,
-  receipt BYTEA NOT NULL,
-  leaf_index BIGINT NOT NULL,
-  accepted_at BIGINT NOT NULL,
-  delivered_at BIGINT NOT NULL DEFAULT 0,
-  inbox_seq BIGINT NOT NULL DEFAULT 0,
-  receipted_at BIGINT NOT NULL DEFAULT 0,
-  receipted_by TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX messages_inbox ON messages (recipient, receipted_at, inbox_seq);
-CREATE INDEX messages_transfer ON messages (transfer);
-CREATE TABLE transfers (
-  id TEXT PRIMARY KEY,
-  sender TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  case_digest TEXT NOT NULL,
-  state TEXT NOT NULL,
-  holder TEXT NOT NULL,
-  opened_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL
-);
-CREATE TABLE outbox (
-  seq BIGSERIAL PRIMARY KEY,
-  message_id TEXT NOT NULL,
-  recipient TEXT NOT NULL,
-  created_at BIGINT NOT NULL
-);
-CREATE TABLE events (
-  idx BIGINT PRIMARY KEY,
-  type TEXT NOT NULL,
-  at BIGINT NOT NULL,
-  message_id TEXT NOT NULL DEFAULT '',
-  transfer TEXT NOT NULL DEFAULT '',
-  kind TEXT NOT NULL DEFAULT '',
-  sender TEXT NOT NULL DEFAULT '',
-  recipient TEXT NOT NULL DEFAULT '',
-  actor TEXT NOT NULL DEFAULT '',
-  code TEXT NOT NULL DEFAULT '',
-  detail TEXT NOT NULL DEFAULT '',
-  jws_digest TEXT NOT NULL DEFAULT '',
-  case_digest TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX events_transfer ON events (transfer, idx);
-CREATE TABLE tokens (
-  issuer TEXT NOT NULL,
-  jti TEXT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  PRIMARY KEY (issuer, jti)
-);
-`, nil},
+	{1, baseDDL("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"), baseDDL("BYTEA", "BIGSERIAL PRIMARY KEY"), nil},
 	// The audit log's tables (hub/audit owns their shape).
 	{2, "", "", func(d Dialect) []string { return audit.Migrations(string(d)) }},
 	// The case-transfer lifecycle (hub/lifecycle.go): who held the case at
@@ -232,3 +98,75 @@ CREATE TABLE consent_withdrawals (
   PRIMARY KEY (agency, consent_ref)
 )
 `
+
+// baseDDL is migration 1; the dialects differ only in the binary type and
+// the auto-increment key.
+func baseDDL(blob, autoKey string) string {
+	return `
+CREATE TABLE agencies (
+  id TEXT PRIMARY KEY,
+  country TEXT NOT NULL,
+  name TEXT NOT NULL,
+  jwks ` + blob + ` NOT NULL,
+  registered_at BIGINT NOT NULL,
+  inbox_head BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE messages (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  transfer TEXT NOT NULL,
+  in_reply_to TEXT NOT NULL DEFAULT '',
+  case_digest TEXT NOT NULL DEFAULT '',
+  jws ` + blob + ` NOT NULL,
+  sha256 TEXT NOT NULL,
+  receipt ` + blob + ` NOT NULL,
+  leaf_index BIGINT NOT NULL,
+  accepted_at BIGINT NOT NULL,
+  delivered_at BIGINT NOT NULL DEFAULT 0,
+  inbox_seq BIGINT NOT NULL DEFAULT 0,
+  receipted_at BIGINT NOT NULL DEFAULT 0,
+  receipted_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX messages_inbox ON messages (recipient, receipted_at, inbox_seq);
+CREATE INDEX messages_transfer ON messages (transfer);
+CREATE TABLE transfers (
+  id TEXT PRIMARY KEY,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  case_digest TEXT NOT NULL,
+  state TEXT NOT NULL,
+  holder TEXT NOT NULL,
+  opened_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE outbox (
+  seq ` + autoKey + `,
+  message_id TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE events (
+  idx BIGINT PRIMARY KEY,
+  type TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  message_id TEXT NOT NULL DEFAULT '',
+  transfer TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '',
+  sender TEXT NOT NULL DEFAULT '',
+  recipient TEXT NOT NULL DEFAULT '',
+  actor TEXT NOT NULL DEFAULT '',
+  code TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '',
+  jws_digest TEXT NOT NULL DEFAULT '',
+  case_digest TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_transfer ON events (transfer, idx);
+CREATE TABLE tokens (
+  issuer TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (issuer, jti)
+);`
+}
