@@ -71,7 +71,7 @@ func TestAThreeCountryBundleVerifiesOfflineWithOnlyTheHubKey(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := runIn(t, fresh, "audit", "verify", name, "--hub-key", "hub-key.txt")
 			if r.Code != 0 {
-				t.Fatalf("offline verification failed (exit %d):\n%s", r.Code, r.output())
+				t.Fatalf("offline verification failed (exit %d):\n%s", r.Code, r.Output())
 			}
 			for _, want := range []string{"dossier intact", "CI, ML, BF", t1, t2, "transfert accepté", "signature du hub valide"} {
 				if !strings.Contains(r.Stdout, want) {
@@ -84,7 +84,7 @@ func TestAThreeCountryBundleVerifiesOfflineWithOnlyTheHubKey(t *testing.T) {
 			}
 			en := runIn(t, fresh, "audit", "verify", name, "--hub-key-string", key, "--lang", "en")
 			if en.Code != 0 || !strings.Contains(en.Stdout, "bundle intact") || !regexp.MustCompile(`Countries involved\s+CI, ML, BF`).MatchString(en.Stdout) {
-				t.Errorf("English report (exit %d):\n%s", en.Code, en.output())
+				t.Errorf("English report (exit %d):\n%s", en.Code, en.Output())
 			}
 			data := must(os.ReadFile(filepath.Join(fresh, name)))
 			for _, secret := range append(slices.Clone(personalStrings), "CI-ABJ-2026-0042", "ML-BKO-2026-0107") {
@@ -112,7 +112,7 @@ func TestAThreeCountryBundleVerifiesOfflineWithOnlyTheHubKey(t *testing.T) {
 		other := must(audit.VerifierKey(testHubID+"/audit", pub))
 		r := runIn(t, fresh, "audit", "verify", "by-transfer.json", "--hub-key-string", other)
 		if r.Code == 0 || !strings.Contains(r.Stdout, "[audit_bundle_invalid]") || !strings.Contains(r.Stdout, "ÉCHEC") {
-			t.Fatalf("a bundle verified with another hub's key (exit %d):\n%s", r.Code, r.output())
+			t.Fatalf("a bundle verified with another hub's key (exit %d):\n%s", r.Code, r.Output())
 		}
 	})
 }

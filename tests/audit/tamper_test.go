@@ -18,6 +18,7 @@ import (
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // The tamper suite plays someone with write access to the hub's SQLite
@@ -53,7 +54,7 @@ func newBed(t *testing.T) *bed {
 		t.Fatal(err)
 	}
 	if r := b.watch(t); r.Code != 0 {
-		t.Fatalf("baseline watch failed: %s", r.output())
+		t.Fatalf("baseline watch failed: %s", r.Output())
 	}
 	cp, err := audit.ParseCheckpoint(must(os.ReadFile(b.state)), w.log.Origin(), w.log.PublicKey())
 	if err != nil {
@@ -61,7 +62,7 @@ func newBed(t *testing.T) *bed {
 	}
 	b.signed = int(cp.Size)
 	if r := b.verifyFreshBundle(t, false); r.Code != 0 {
-		t.Fatalf("a clean bundle does not verify: %s", r.output())
+		t.Fatalf("a clean bundle does not verify: %s", r.Output())
 	}
 	return b
 }
@@ -73,14 +74,14 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func (b *bed) watch(t *testing.T) cliResult {
+func (b *bed) watch(t *testing.T) relaistest.Result {
 	t.Helper()
 	return relais(t, b.as("audit", "watch", "--once", "--state", b.state, "--hub-key", b.keyFile)...)
 }
 
 // verifyFreshBundle exports the transfer's bundle from the hub as it now
 // is and verifies it offline, against the watcher's checkpoint if since.
-func (b *bed) verifyFreshBundle(t *testing.T, since bool) cliResult {
+func (b *bed) verifyFreshBundle(t *testing.T, since bool) relaistest.Result {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bundle.json")
 	args := b.as("audit", "bundle", "--transfer", b.transfer, "--out", out)
@@ -344,15 +345,15 @@ func TestEveryTamperingWithTheStoredLogIsDetected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBed(t)
 			tc.tamper(t, b)
-			check := func(tool string, r cliResult, want contracts.Code) {
+			check := func(tool string, r relaistest.Result, want contracts.Code) {
 				t.Helper()
 				switch {
 				case want == "" && r.Code != 0:
-					t.Errorf("%s fails where it has nothing to see: %s", tool, r.output())
+					t.Errorf("%s fails where it has nothing to see: %s", tool, r.Output())
 				case want != "" && r.Code == 0:
-					t.Errorf("%s did not detect the tampering (want %s):\n%s", tool, want, r.output())
-				case want != "" && !strings.Contains(r.output(), "["+string(want)+"]"):
-					t.Errorf("%s failed without naming %s:\n%s", tool, want, r.output())
+					t.Errorf("%s did not detect the tampering (want %s):\n%s", tool, want, r.Output())
+				case want != "" && !strings.Contains(r.Output(), "["+string(want)+"]"):
+					t.Errorf("%s failed without naming %s:\n%s", tool, want, r.Output())
 				}
 			}
 			check("verify", b.verifyFreshBundle(t, false), tc.want.verify)
@@ -400,6 +401,6 @@ func TestAnEditedBundleFileFailsVerification(t *testing.T) {
 	}
 	r := relais(t, "audit", "verify", tampered, "--hub-key", b.keyFile, "--lang", "en")
 	if r.Code == 0 || !strings.Contains(r.Stdout, "[audit_inclusion_failed]") || !strings.Contains(r.Stdout, "RESULT: FAILED") {
-		t.Fatalf("an edited bundle passed or was not explained (exit %d):\n%s", r.Code, r.output())
+		t.Fatalf("an edited bundle passed or was not explained (exit %d):\n%s", r.Code, r.Output())
 	}
 }

@@ -1,36 +1,17 @@
 package audit_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestWatchFollowsAGrowingLogThenStopsLoudlyOnAFork runs `relais audit
 // watch` as a long-running process: it accepts checkpoints as the log
@@ -38,9 +19,9 @@ func (s *syncBuffer) String() string {
 // serving a rewritten history.
 func TestWatchFollowsAGrowingLogThenStopsLoudlyOnAFork(t *testing.T) {
 	b := newBed(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr relaistest.SyncBuffer
 	cmd := exec.Command(relaisBin, b.as("audit", "watch", "--state", b.state, "--hub-key", b.keyFile, "--interval", "50ms")...)
-	cmd.Env = cleanEnv()
+	cmd.Env = relaistest.CleanEnv()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Bound Wait once the process is gone, even if its output pipes stay
 	// open: a stuck cleanup must fail the test, not hang the suite.

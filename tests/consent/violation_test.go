@@ -13,6 +13,7 @@ import (
 
 	"github.com/relais-hub/relais/adapters/agency"
 	"github.com/relais-hub/relais/contracts"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // TestRecipientReportsUndeclaredCategories: Côte d'Ivoire sends a referral
@@ -43,7 +44,7 @@ func TestRecipientReportsUndeclaredCategories(t *testing.T) {
 		t.Fatalf("the test referral declares health: %v", declared)
 	}
 
-	var pulled cliResult
+	var pulled relaistest.Result
 	eventually(t, 10*time.Second, func() error {
 		pulled = relais(t, w.cli(mlID, "inbox", "--wait", "1s")...)
 		if !strings.Contains(pulled.Stdout, env.ID) {
@@ -155,7 +156,7 @@ func TestRecipientReportsABodyThatIsNotItsKind(t *testing.T) {
 	if _, err := w.party(ciID).Client.Submit(ctx, sealByHand(t, w, env, []byte("not a referral"))); err != nil {
 		t.Fatalf("the hub refused a referral whose body it cannot read: %v", err)
 	}
-	var pulled cliResult
+	var pulled relaistest.Result
 	eventually(t, 10*time.Second, func() error {
 		pulled = relais(t, w.cli(mlID, "inbox", "--wait", "1s", "--lang", "en")...)
 		if !strings.Contains(pulled.Stdout, env.ID) {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // sealed is a referral signed and ready to submit.
@@ -111,7 +113,7 @@ const restartDeliveryBound = 15 * time.Second
 // delivered event.
 func assertDeliveredOnce(t *testing.T, sender, recipient *agency.Client, ids []string) {
 	t.Helper()
-	eventually(t, restartDeliveryBound, 50*time.Millisecond, func() error {
+	relaistest.Eventually(t, restartDeliveryBound, 50*time.Millisecond, func() error {
 		inbox := inboxIDs(t, recipient)
 		for _, id := range ids {
 			if inbox[id] == 0 {
@@ -150,7 +152,7 @@ func TestCrashSafety(t *testing.T) {
 			if err != nil || status != http.StatusAccepted {
 				t.Fatalf("round %d: submit: %d %v", rounds, status, err)
 			}
-			n.Hub.kill(t)
+			n.Hub.Kill(t)
 			restartedAt := time.Now()
 			n.restart(t)
 			assertDeliveredOnce(t, sender, recipient, []string{msg.ID})
@@ -188,7 +190,7 @@ func TestCrashSafety(t *testing.T) {
 					kill := len(accepted) == killAfter
 					mu.Unlock()
 					if kill {
-						killOnce.Do(func() { _ = n.Hub.cmd.Process.Kill() })
+						killOnce.Do(func() { _ = n.Hub.Signal(os.Kill) })
 					}
 				}
 			}()
@@ -198,7 +200,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		close(queue)
 		wg.Wait()
-		n.Hub.kill(t) // waits for the SIGKILLed process to be gone
+		n.Hub.Kill(t) // waits for the SIGKILLed process to be gone
 		if len(accepted) < killAfter || len(accepted) == burst {
 			t.Fatalf("%d of %d answered 202: the kill did not land mid-burst", len(accepted), burst)
 		}

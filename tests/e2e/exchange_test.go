@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // firstReferral is the Ivorian service's file on a Malian girl; every
@@ -85,7 +86,7 @@ func TestExchangeWithTheBuiltBinary(t *testing.T) {
 
 	// 4. The trails, once every delivery has landed.
 	var tr1, tr2 agency.Trail
-	eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+	relaistest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
 		tr1, tr2 = n.trail(t, ci.ID, t1), n.trail(t, bf.ID, t2)
 		for _, tr := range []agency.Trail{tr1, tr2} {
 			if err := deliveredOnce(tr); err != nil {
@@ -142,7 +143,7 @@ func TestExchangeWithTheBuiltBinary(t *testing.T) {
 	personal := append(append([]string(nil), personalStrings1...), personalStrings2...)
 	for _, phase := range []string{"running", "stopped"} {
 		if phase == "stopped" {
-			n.Hub.stop()
+			n.Hub.Stop()
 		}
 		hubFiles := append(filesUnder(t, n.Hub.Data), n.Hub.Log)
 		assertDBFilesPresent(t, hubFiles, phase == "running")

@@ -12,13 +12,14 @@ import (
 
 	"github.com/relais-hub/relais/adapters/agency"
 	"github.com/relais-hub/relais/contracts"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // network is a hub subprocess and the agencies registered with it through
 // the CLI, each with its key directory.
 type network struct {
 	Root       string
-	Hub        *hubProcess
+	Hub        *relaistest.Hub
 	AdminToken string
 	KeyDirs    map[string]string
 	owner      *testing.T
@@ -43,7 +44,7 @@ func newNetwork(t *testing.T, agencies ...agencySpec) *network {
 	n := &network{Root: root, KeyDirs: map[string]string{}, owner: t}
 	// Registered first, so it runs last: after every hub process stopped.
 	t.Cleanup(func() { n.checkHubLog(t) })
-	n.Hub = startHub(t, t, freeAddr(t), filepath.Join(root, "hub-data"), filepath.Join(root, "hub.log"))
+	n.Hub = relaistest.StartServe(t, t, relaisBin, relaistest.FreeAddr(t), filepath.Join(root, "hub-data"), filepath.Join(root, "hub.log"))
 	tokenPath := filepath.Join(n.Hub.Data, "admin.token")
 	st, err := os.Stat(tokenPath)
 	if err != nil {
@@ -94,7 +95,7 @@ func (n *network) as(id string, args ...string) []string {
 // runs until the test that made the network ends.
 func (n *network) restart(t *testing.T) {
 	t.Helper()
-	n.Hub = startHub(t, n.owner, n.Hub.Addr, n.Hub.Data, n.Hub.Log)
+	n.Hub = relaistest.StartServe(t, n.owner, relaisBin, n.Hub.Addr, n.Hub.Data, n.Hub.Log)
 }
 
 // client is an agency's Go client on its CLI-made keys, for what the CLI
@@ -177,7 +178,7 @@ func (n *network) stored(id, agencyID string) bool {
 // pullUntil runs `relais inbox` for an agency until every id is stored.
 func (n *network) pullUntil(t *testing.T, agencyID string, ids ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	relaistest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
 		mustRelais(t, n.as(agencyID, "inbox", "--wait", "2s")...)
 		for _, id := range ids {
 			if !n.stored(id, agencyID) {

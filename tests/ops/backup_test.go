@@ -26,6 +26,7 @@ import (
 	"github.com/relais-hub/relais/adapters/agency"
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // auditOrigin is the audit log's name for `relais serve`'s default hub id.
@@ -41,9 +42,9 @@ func TestBackupWhileRunningThenWipeAndRestoreKeepsTrailsInboxesAndProofs(t *test
 	ctx := context.Background()
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
-	addr := freeAddr(t)
+	addr := relaistest.FreeAddr(t)
 	logPath := filepath.Join(root, "hub.log")
-	h := startServe(t, addr, data, logPath)
+	h := relaistest.StartServe(t, t, relaisBin, addr, data, logPath)
 	token := strings.TrimSpace(string(mustRead(t, filepath.Join(data, "admin.token"))))
 	pub := hubPublicKey(t, filepath.Join(data, "hub.jwk"))
 
@@ -68,14 +69,14 @@ func TestBackupWhileRunningThenWipeAndRestoreKeepsTrailsInboxesAndProofs(t *test
 		t.Fatalf("send: %v", err)
 	}
 	var trailBefore agency.Trail
-	eventually(t, 10*time.Second, func() error {
+	relaistest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		trailBefore, err = ci.Trail(ctx, first.Transfer)
 		if err != nil {
 			return err
 		}
 		return deliveredAll(trailBefore)
 	})
-	eventually(t, 10*time.Second, func() error { return inInbox(ctx, ml, waiting.ID) })
+	relaistest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error { return inInbox(ctx, ml, waiting.ID) })
 
 	// An auditor's bundle of the first transfer, under a fresh checkpoint.
 	if r := adminDoToken(t, h.URL(), token, http.MethodPost, "/v1/audit/checkpoint", "", nil); r.status != http.StatusOK {
@@ -131,12 +132,12 @@ func TestBackupWhileRunningThenWipeAndRestoreKeepsTrailsInboxesAndProofs(t *test
 	}
 
 	// Disaster: the hub stops and its data directory is gone.
-	h.stop()
+	h.Stop()
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
 	}
 	mustRelais(t, "restore", "--in", archive, "--data", data)
-	h = startServe(t, addr, data, logPath)
+	h = relaistest.StartServe(t, t, relaisBin, addr, data, logPath)
 
 	// Trails and inboxes are as they were at the backup.
 	trailAfter, err := ci.Trail(ctx, first.Transfer)
@@ -214,7 +215,7 @@ func TestBackupWhileRunningThenWipeAndRestoreKeepsTrailsInboxesAndProofs(t *test
 func TestRestoreRefusesANonEmptyDirectoryATamperedArchiveAndUnsafePaths(t *testing.T) {
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
-	h := startServe(t, freeAddr(t), data, filepath.Join(root, "hub.log"))
+	h := relaistest.StartServe(t, t, relaisBin, relaistest.FreeAddr(t), data, filepath.Join(root, "hub.log"))
 	token := strings.TrimSpace(string(mustRead(t, filepath.Join(data, "admin.token"))))
 	register(t, h.URL(), token, filepath.Join(root, "agencies"), "ml.dnpef")
 	if r := adminDoToken(t, h.URL(), token, http.MethodPost, "/v1/audit/checkpoint", "", nil); r.status != http.StatusOK {
@@ -222,7 +223,7 @@ func TestRestoreRefusesANonEmptyDirectoryATamperedArchiveAndUnsafePaths(t *testi
 	}
 	archive := filepath.Join(root, "relais.tar.gz")
 	mustRelais(t, "backup", "--data", data, "--out", archive)
-	h.stop()
+	h.Stop()
 
 	if r := relais(t, "backup", "--data", data, "--out", archive); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
 		t.Errorf("backup over an existing archive: exit %d, %s", r.Code, r.Stderr)

@@ -33,6 +33,7 @@ import (
 	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
 	"github.com/relais-hub/relais/policies"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 const (
@@ -69,7 +70,7 @@ type opsWorld struct {
 	srv       *httptest.Server
 	clock     *clock
 	transport *gochannel.GoChannel
-	logs      *syncBuffer
+	logs      *relaistest.SyncBuffer
 }
 
 func newOpsWorld(t *testing.T) *opsWorld {
@@ -94,7 +95,7 @@ func newOpsWorld(t *testing.T) *opsWorld {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 
-	w := &opsWorld{clock: &clock{now: time.Now().UTC()}, logs: &syncBuffer{}}
+	w := &opsWorld{clock: &clock{now: time.Now().UTC()}, logs: &relaistest.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -256,24 +257,6 @@ func pull(t *testing.T, c *agency.Client, id string) agency.Opened {
 	}
 	t.Fatalf("message %s never reached the inbox", id)
 	return agency.Opened{}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // containsAny returns the first of needles found in s.

@@ -23,6 +23,7 @@ import (
 	"github.com/relais-hub/relais/adapters/agency"
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // scrape reads /metrics as Prometheus does. It returns the parsed
@@ -115,7 +116,7 @@ func TestAnExchangeShowsInEverySeriesOperatorsAlertOn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	relaistest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		tr, err := bf.Trail(ctx, second.Transfer)
 		if err != nil {
 			return err
@@ -148,7 +149,7 @@ func TestAnExchangeShowsInEverySeriesOperatorsAlertOn(t *testing.T) {
 
 	var families map[string]*dto.MetricFamily
 	var exposition string
-	eventually(t, 10*time.Second, func() error {
+	relaistest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		families, exposition = scrape(t, w.srv.URL)
 		if v, _ := sample(families, "relais_dead_letters_total", "reason", hub.ReasonUnknownMessage); v != 1 {
 			return fmt.Errorf("relais_dead_letters_total = %v", v)

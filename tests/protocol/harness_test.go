@@ -27,6 +27,7 @@ import (
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 const (
@@ -43,7 +44,7 @@ type world struct {
 	hub   *hub.Hub
 	store *sqlstore.Store
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *relaistest.SyncBuffer
 
 	ci, ml, bf *party
 }
@@ -85,7 +86,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { _ = store.Close() })
 	caseKey := make([]byte, 32)
 	_, _ = rand.Read(caseKey)
-	w := &world{store: store, logs: &syncBuffer{}}
+	w := &world{store: store, logs: &relaistest.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := hub.New(hub.Config{ID: testHubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: logger})
 	if err != nil {

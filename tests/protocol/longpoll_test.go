@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 func TestInboxLongPoll(t *testing.T) {
@@ -37,7 +39,7 @@ func TestInboxLongPoll(t *testing.T) {
 		}()
 		// The API records the token's jti just before it reads the inbox:
 		// once the row exists, the read is about to wait.
-		eventually(t, 5*time.Second, 2*time.Millisecond, func() error {
+		relaistest.Eventually(t, 5*time.Second, 2*time.Millisecond, func() error {
 			var n int
 			if err := w.store.DB().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM tokens WHERE issuer = ?`, w.ml.ID).Scan(&n); err != nil {
 				return err

@@ -4,17 +4,16 @@ package protocol
 // read straight from its store.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // rejectedEvent is one "rejected" row of the audit log.
@@ -89,7 +88,7 @@ func (s queueState) String() string {
 func (w *world) settled(t *testing.T) queueState {
 	t.Helper()
 	var s queueState
-	eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+	relaistest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		s = w.queueState(t)
 		if s.Outbox != 0 {
 			return fmt.Errorf("%d deliveries still in the outbox", s.Outbox)
@@ -102,7 +101,7 @@ func (w *world) settled(t *testing.T) queueState {
 // delivered waits until message id sits in agency's inbox.
 func (w *world) delivered(t *testing.T, agencyID, id string) {
 	t.Helper()
-	eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+	relaistest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		m, err := w.store.Message(context.Background(), id)
 		if err != nil {
 			return err
@@ -112,40 +111,6 @@ func (w *world) delivered(t *testing.T, agencyID, id string) {
 		}
 		return nil
 	})
-}
-
-// eventually retries fn until it returns nil or timeout passes, then fails
-// with fn's last error.
-func eventually(t *testing.T, timeout, interval time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %s: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // isNotFound reports whether err is the store's not-found.

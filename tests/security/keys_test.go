@@ -36,6 +36,7 @@ import (
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 const (
@@ -317,27 +318,12 @@ func headerKID(t *testing.T, compact string) string {
 	return h.Kid
 }
 
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // inbox waits until the agency's inbox holds want messages and returns
 // them.
 func inbox(t *testing.T, c *agency.Client, want int) []agency.InboxItem {
 	t.Helper()
 	var items []agency.InboxItem
-	eventually(t, 5*time.Second, func() error {
+	relaistest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		var err error
 		items, _, err = c.Inbox(context.Background(), "", 0)
 		if err != nil {
