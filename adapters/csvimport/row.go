@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/adapters/importkit"
 	"github.com/relais-hub/relais/contracts"
 )
 
@@ -330,34 +331,12 @@ func (s *rowState) ageBand(c map[string]any) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		return band(ageAt(born, at)), true
+		return importkit.AgeBand(importkit.AgeAt(born, at)), true
 	}
 	if a, ok := valueAt(s.tree, "body.child.estimated_age"); ok {
 		if n, isInt := a.(int); isInt {
-			return band(n), true
+			return importkit.AgeBand(n), true
 		}
 	}
 	return "", false
-}
-
-func ageAt(born, at time.Time) int {
-	years := at.Year() - born.Year()
-	if at.Month() < born.Month() || (at.Month() == born.Month() && at.Day() < born.Day()) {
-		years--
-	}
-	return years
-}
-
-func band(age int) string {
-	switch {
-	case age < 6:
-		return "0-5"
-	case age < 12:
-		return "6-11"
-	case age < 15:
-		return "12-14"
-	case age < 18:
-		return "15-17"
-	}
-	return "18+"
 }

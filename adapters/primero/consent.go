@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/relais-hub/relais/adapters/importkit"
 	"github.com/relais-hub/relais/contracts"
 )
 
@@ -215,10 +216,10 @@ func (m *draftMapper) ageBand(at time.Time) (string, error) {
 	switch {
 	case m.age.birthPath != "":
 		m.led.mapped(m.age.birthPath, "envelope.consent.age_band", true, "age at consent")
-		return ageBand(ageAt(m.age.birth, at)), nil
+		return importkit.AgeBand(importkit.AgeAt(m.age.birth, at)), nil
 	case m.age.yearsPath != "":
 		m.led.mapped(m.age.yearsPath, "envelope.consent.age_band", true, "age band")
-		return ageBand(m.age.years), nil
+		return importkit.AgeBand(m.age.years), nil
 	}
 	return "", contracts.Refuse(contracts.CodeConsentMissing, "the child's age is unknown (date_of_birth, age): the consent's age band cannot be set")
 }

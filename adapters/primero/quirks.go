@@ -178,27 +178,3 @@ func normalizePhone(s string) (string, bool) {
 	}
 	return out, true
 }
-
-// ageAt is the age in whole years on day at of someone born on born.
-func ageAt(born, at time.Time) int {
-	years := at.Year() - born.Year()
-	if at.Month() < born.Month() || (at.Month() == born.Month() && at.Day() < born.Day()) {
-		years--
-	}
-	return years
-}
-
-// ageBand is the contract's age band for an age in years.
-func ageBand(age int) string {
-	switch {
-	case age < 6:
-		return "0-5"
-	case age < 12:
-		return "6-11"
-	case age < 15:
-		return "12-14"
-	case age < 18:
-		return "15-17"
-	}
-	return "18+"
-}

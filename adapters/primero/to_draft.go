@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/adapters/importkit"
 	"github.com/relais-hub/relais/contracts"
 )
 
@@ -324,7 +325,7 @@ func (m *draftMapper) childAge() {
 		m.led.dropped("date_of_birth", ReasonDerived, "an estimated date of birth is sent as estimated_age")
 	case dobOK:
 		// An estimated birth date without an age: send the age it implies.
-		years := ageAt(dob, time.Now().UTC())
+		years := importkit.AgeAt(dob, time.Now().UTC())
 		if years >= 0 && years <= 25 && m.put("date_of_birth", "body.child.estimated_age", true, "age implied by an estimated date of birth", func() { ch.EstimatedAge = &years }) {
 			m.led.mapped("estimated", "body.child.estimated_age", false, "selects estimated_age")
 			m.age = childAge{years: years, yearsPath: "date_of_birth"}

@@ -2,8 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // Run with:
@@ -146,33 +145,12 @@ func newBenchParty(b *testing.B, id string) benchParty {
 func benchHub(b *testing.B, prefill int) (*hub.Hub, *recorder, benchParty, benchParty) {
 	b.Helper()
 	ctx := context.Background()
-	key, _ := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	var priv ed25519.PrivateKey
-	if err := jwk.Export(key, &priv); err != nil {
-		b.Fatal(err)
-	}
-	log, err := audit.New(audit.Config{Origin: testHubID + "/audit", Signer: priv, Dialect: audit.DialectSQLite})
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "relais.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
+	key, priv := relaistest.NewHubKey(b)
+	log, store := relaistest.OpenAuditedStore(b, filepath.Join(b.TempDir(), "relais.db"), testHubID+"/audit", priv)
 	prefillLog(b, store, log, prefill)
 	rec := &recorder{}
-	caseKey := make([]byte, 32)
-	_, _ = rand.Read(caseKey)
-	h, err := hub.New(hub.Config{ID: testHubID, Key: key, Store: &timedStore{Store: store, rec: rec}, CaseKey: caseKey, Audit: log,
-		CheckpointInterval: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := h.Run(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
+	h := relaistest.StartHub(b, ctx, hub.Config{ID: testHubID, Key: key, Store: &timedStore{Store: store, rec: rec},
+		CaseKey: relaistest.NewCaseKey(), Audit: log, CheckpointInterval: time.Hour})
 	from, to := newBenchParty(b, ciID), newBenchParty(b, mlID)
 	for _, p := range []benchParty{from, to} {
 		set, _ := seal.PublicSet(p.sig, p.enc)

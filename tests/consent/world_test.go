@@ -1,9 +1,6 @@
 package consent_test
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -11,22 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/relais-hub/relais/adapters/agency"
-	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/contracts"
-	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
-	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
 	"github.com/relais-hub/relais/policies"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 const (
@@ -54,7 +45,6 @@ type world struct {
 	store    *sqlstore.Store
 	srv      *httptest.Server
 	parties  map[string]*party
-	once     sync.Once
 }
 
 // party is a registered agency: its keys on disk (for the CLI), its
@@ -73,43 +63,21 @@ type party struct {
 // init` with `relais agency register --supervisors`.
 func newWorld(t *testing.T, ids []string, withSupervisor ...string) *world {
 	t.Helper()
-	ctx := context.Background()
 	w := &world{dir: t.TempDir(), parties: map[string]*party{}}
 	w.policies = filepath.Join(w.dir, "policies")
 	copyShippedPolicies(t, w.policies)
-	key, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var priv ed25519.PrivateKey
-	if err := jwk.Export(key, &priv); err != nil {
-		t.Fatal(err)
-	}
-	log, err := audit.New(audit.Config{Origin: testHubID + "/audit", Signer: priv, Dialect: audit.DialectSQLite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.store, err = sqlstore.OpenSQLite(ctx, filepath.Join(w.dir, "hub", "relais.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	corridors, err := policy.NewWatcher(policy.WatcherOptions{Logger: logger}, w.policies)
 	if err != nil {
 		t.Fatalf("the shipped agreements do not load: %v", err)
 	}
-	caseKey := make([]byte, 32)
-	_, _ = rand.Read(caseKey)
-	w.hub, err = hub.New(hub.Config{ID: testHubID, Key: key, Store: w.store, CaseKey: caseKey, Audit: log,
-		Logger: logger, Corridors: corridors, CheckpointInterval: time.Hour, RelayInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.hub.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.srv = httptest.NewServer(httpapi.New(httpapi.Config{Hub: w.hub, AdminToken: adminToken, Gatherer: prometheus.NewRegistry(), Logger: logger}))
-	t.Cleanup(w.close)
+	hw := relaistest.NewWorld(t, relaistest.WorldOptions{
+		HubID: testHubID, AdminToken: adminToken, Dir: w.dir, DBPath: filepath.Join("hub", "relais.db"), Logger: logger,
+		Configure: func(cfg *hub.Config) {
+			cfg.Corridors, cfg.CheckpointInterval, cfg.RelayInterval = corridors, time.Hour, 50*time.Millisecond
+		},
+	})
+	w.hub, w.store, w.srv = hw.Hub, hw.Store, hw.Server
 	supervised := map[string]bool{}
 	for _, id := range withSupervisor {
 		supervised[id] = true
@@ -118,14 +86,6 @@ func newWorld(t *testing.T, ids []string, withSupervisor ...string) *world {
 		w.register(t, id, supervised[id])
 	}
 	return w
-}
-
-func (w *world) close() {
-	w.once.Do(func() {
-		w.srv.Close()
-		_ = w.hub.Close()
-		_ = w.store.Close()
-	})
 }
 
 // copyShippedPolicies writes policies.Default's agreements into dir, as

@@ -3,8 +3,6 @@ package ops
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -20,17 +18,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/relais-hub/relais/adapters/agency"
-	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/contracts"
-	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
-	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
 	"github.com/relais-hub/relais/policies"
 	"github.com/relais-hub/relais/tests/internal/relaistest"
@@ -75,26 +69,7 @@ type opsWorld struct {
 
 func newOpsWorld(t *testing.T) *opsWorld {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	key, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var priv ed25519.PrivateKey
-	if err := jwk.Export(key, &priv); err != nil {
-		t.Fatal(err)
-	}
-	auditLog, err := audit.New(audit.Config{Origin: testHubID + "/audit", Signer: priv, Dialect: audit.DialectSQLite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "relais.db"), auditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-
 	w := &opsWorld{clock: &clock{now: time.Now().UTC()}, logs: &relaistest.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
@@ -107,22 +82,16 @@ func newOpsWorld(t *testing.T) *opsWorld {
 	// can hand it a delivery naming no message (a dead letter).
 	w.transport = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64, BlockPublishUntilSubscriberAck: true},
 		watermill.NewSlogLogger(logger))
-	caseKey := make([]byte, 32)
-	_, _ = rand.Read(caseKey)
-	h, err := hub.New(hub.Config{ID: testHubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: logger,
-		Metrics: hub.NewMetrics(reg), Corridors: corridors, Now: w.clock.Now, CheckpointInterval: 20 * time.Millisecond,
-		TimerInterval: time.Hour, Transport: &hub.Transport{Publisher: w.transport, Subscriber: w.transport}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	w.hub, w.store = h, store
-	reg.MustRegister(hub.NewOpsCollector(h, hub.OpsOptions{MinInterval: time.Nanosecond}))
-	w.srv = httptest.NewServer(httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: logger}))
-	t.Cleanup(w.srv.Close)
+	hw := relaistest.NewWorld(t, relaistest.WorldOptions{
+		HubID: testHubID, AdminToken: adminToken, Dir: dir, Logger: logger, Gatherer: reg,
+		Configure: func(cfg *hub.Config) {
+			cfg.Metrics, cfg.Corridors, cfg.Now = hub.NewMetrics(reg), corridors, w.clock.Now
+			cfg.CheckpointInterval, cfg.TimerInterval = 20*time.Millisecond, time.Hour
+			cfg.Transport = &hub.Transport{Publisher: w.transport, Subscriber: w.transport}
+		},
+	})
+	w.hub, w.store, w.srv = hw.Hub, hw.Store, hw.Server
+	reg.MustRegister(hub.NewOpsCollector(hw.Hub, hub.OpsOptions{MinInterval: time.Nanosecond}))
 	return w
 }
 
@@ -153,20 +122,7 @@ func shippedPolicies(t *testing.T, dir string) string {
 // register creates an agency's keys and registers it with the admin token.
 func register(t *testing.T, hubURL, token, dir, id string) *agency.Client {
 	t.Helper()
-	keys, err := agency.Init(id, filepath.Join(dir, id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := keys.PublicJWKS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"id": id, "country": contracts.AgencyCountry(id), "name": id, "jwks": json.RawMessage(jwks)})
-	resp := adminDoToken(t, hubURL, token, http.MethodPost, "/v1/agencies", "application/json", body)
-	if resp.status != http.StatusCreated {
-		t.Fatalf("register %s: %d %s", id, resp.status, resp.body)
-	}
-	return agency.New(hubURL, keys)
+	return agency.New(hubURL, relaistest.RegisterAgency(t, hubURL, token, filepath.Join(dir, id), id, id))
 }
 
 type response struct {

@@ -5,28 +5,21 @@
 package protocol
 
 import (
-	"context"
 	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-hub/relais/adapters/agency"
-	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
-	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
-	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
@@ -68,42 +61,15 @@ type party struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hubPriv := ed25519Private(t, key)
-	auditLog, err := audit.New(audit.Config{Origin: "relais.test/log", Signer: hubPriv, Dialect: audit.DialectSQLite})
-	if err != nil {
-		t.Fatalf("audit log: %v", err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "relais.db"), auditLog)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	caseKey := make([]byte, 32)
-	_, _ = rand.Read(caseKey)
-	w := &world{store: store, logs: &relaistest.SyncBuffer{}}
-	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h, err := hub.New(hub.Config{ID: testHubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: logger})
-	if err != nil {
-		t.Fatalf("hub.New: %v", err)
-	}
-	if err := h.Run(ctx); err != nil {
-		t.Fatalf("hub.Run: %v", err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	w.hub = h
-	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: prometheus.NewRegistry(), Logger: logger})
-	w.srv = httptest.NewServer(api)
-	t.Cleanup(w.srv.Close)
-
-	w.ci = w.register(t, dir, "ci.dpe-abidjan", "Direction de la protection de l'enfant — Abidjan")
-	w.ml = w.register(t, dir, "ml.dnpef", "Direction nationale de la promotion de l'enfant et de la famille")
-	w.bf = w.register(t, dir, "bf.dpe-bobo", "Direction provinciale de l'action sociale — Bobo-Dioulasso")
+	logs := &relaistest.SyncBuffer{}
+	hw := relaistest.NewWorld(t, relaistest.WorldOptions{
+		HubID: testHubID, AdminToken: adminToken, AuditOrigin: "relais.test/log",
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	w := &world{hub: hw.Hub, store: hw.Store, srv: hw.Server, logs: logs}
+	w.ci = w.register(t, hw.Dir, "ci.dpe-abidjan", "Direction de la protection de l'enfant — Abidjan")
+	w.ml = w.register(t, hw.Dir, "ml.dnpef", "Direction nationale de la promotion de l'enfant et de la famille")
+	w.bf = w.register(t, hw.Dir, "bf.dpe-bobo", "Direction provinciale de l'action sociale — Bobo-Dioulasso")
 	return w
 }
 
@@ -112,15 +78,7 @@ func newWorld(t *testing.T) *world {
 func (w *world) register(t *testing.T, dir, id, name string) *party {
 	t.Helper()
 	keyDir := filepath.Join(dir, "agencies", id)
-	keys, err := agency.Init(id, keyDir)
-	if err != nil {
-		t.Fatalf("agency init %s: %v", id, err)
-	}
-	jwks, err := keys.PublicJWKS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.registerJWKS(t, id, name, jwks)
+	keys := relaistest.RegisterAgency(t, w.srv.URL, adminToken, keyDir, id, name)
 	p := &party{ID: id, Keys: keys, Client: agency.New(w.srv.URL, keys), KeyDir: keyDir}
 	p.SigKID, p.SigPriv = ed25519Private(t, keys.Signing)
 	p.EncKID, p.EncPriv = x25519Private(t, keys.Encryption[0])
@@ -138,11 +96,7 @@ func (w *world) register(t *testing.T, dir, id, name string) *party {
 // POST /v1/agencies with the admin token.
 func (w *world) registerJWKS(t *testing.T, id, name string, jwks []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"id": id, "country": contracts.AgencyCountry(id), "name": name, "jwks": json.RawMessage(jwks)})
-	resp := w.do(t, http.MethodPost, "/v1/agencies", body, map[string]string{"Authorization": "Bearer " + adminToken, "Content-Type": "application/json"})
-	if resp.Status != http.StatusCreated {
-		t.Fatalf("register %s: status %d: %s", id, resp.Status, resp.Body)
-	}
+	relaistest.RegisterJWKS(t, w.srv.URL, adminToken, id, name, jwks)
 }
 
 // privateJWK is the JSON of an OKP private key, read without jwx.

@@ -11,26 +11,18 @@ package security
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/relais-hub/relais/adapters/agency"
-	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/contracts/seal"
@@ -72,59 +64,16 @@ func (p *keysParty) client(t *testing.T, w *keysWorld) *agency.Client {
 
 func newKeysWorld(t *testing.T) *keysWorld {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw ed25519.PrivateKey
-	if err := jwk.Export(key, &raw); err != nil {
-		t.Fatalf("export hub key: %v", err)
-	}
-	auditLog, err := audit.New(audit.Config{Origin: "relais.test/keys", Signer: raw, Dialect: audit.DialectSQLite})
-	if err != nil {
-		t.Fatalf("audit log: %v", err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "relais.db"), auditLog)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	caseKey := make([]byte, 32)
-	_, _ = rand.Read(caseKey)
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	h, err := hub.New(hub.Config{ID: keysHubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: logger})
-	if err != nil {
-		t.Fatalf("hub.New: %v", err)
-	}
-	if err := h.Run(ctx); err != nil {
-		t.Fatalf("hub.Run: %v", err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	w := &keysWorld{hub: h, store: store}
-	w.srv = httptest.NewServer(httpapi.New(httpapi.Config{Hub: h, AdminToken: keysAdminToken, Gatherer: prometheus.NewRegistry(), Logger: logger}))
-	t.Cleanup(w.srv.Close)
-	w.ci = w.register(t, dir, "ci.dpe-abidjan", "Direction de la protection de l'enfant — Abidjan")
-	w.ml = w.register(t, dir, "ml.dnpef", "Direction nationale de la promotion de l'enfant et de la famille")
+	hw := relaistest.NewWorld(t, relaistest.WorldOptions{HubID: keysHubID, AdminToken: keysAdminToken, AuditOrigin: "relais.test/keys"})
+	w := &keysWorld{hub: hw.Hub, store: hw.Store, srv: hw.Server}
+	w.ci = w.register(t, hw, "ci.dpe-abidjan", "Direction de la protection de l'enfant — Abidjan")
+	w.ml = w.register(t, hw, "ml.dnpef", "Direction nationale de la promotion de l'enfant et de la famille")
 	return w
 }
 
-func (w *keysWorld) register(t *testing.T, dir, id, name string) *keysParty {
+func (w *keysWorld) register(t *testing.T, hw *relaistest.World, id, name string) *keysParty {
 	t.Helper()
-	keyDir := filepath.Join(dir, "agencies", id)
-	keys, err := agency.Init(id, keyDir)
-	if err != nil {
-		t.Fatalf("agency init %s: %v", id, err)
-	}
-	jwks, err := keys.PublicJWKS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"id": id, "country": contracts.AgencyCountry(id), "name": name, "jwks": json.RawMessage(jwks)})
-	if r := w.post(t, "/v1/agencies", body, keysAdminToken); r.Status != http.StatusCreated {
-		t.Fatalf("register %s: %d %s", id, r.Status, r.Body)
-	}
+	_, keyDir := hw.RegisterAgency(t, id, name)
 	return &keysParty{ID: id, KeyDir: keyDir}
 }
 
