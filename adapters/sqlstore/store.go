@@ -70,7 +70,11 @@ func OpenPostgres(ctx context.Context, dsn string, log *audit.Log) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
+	// Keep the connections open: database/sql keeps only 2 idle by default,
+	// so under load every other query paid a new connection (SCRAM, a
+	// backend fork) — measured 21 → 47 msgs/s on the hub path.
 	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
 	return open(ctx, db, Postgres, log)
 }
 
