@@ -113,6 +113,8 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 	}
 	for _, c := range configs {
 		if err := runHubConfig(ctx, out, o, c, report); err != nil {
+			// What was measured before is still worth reading.
+			report.print(out, o)
 			return fmt.Errorf("%s: %w", c.Name, err)
 		}
 	}

@@ -62,7 +62,7 @@ func (r *benchReport) print(out io.Writer, o benchOptions) {
 				multiple = fmt.Sprintf("%.1f", float64(perMsg)/float64(sig))
 			}
 			if raw, ok := r.raw(row.Size); ok && row.Broker {
-				ratio = fmt.Sprintf("%.2f", res.Rate()/raw.Rate())
+				ratio = fmt.Sprintf("%.3f", res.Rate()/raw.Rate())
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Path, row.Size, res.Rate(),

@@ -40,7 +40,10 @@ type benchWorld struct {
 	senders   []*agency.Client
 	recipient *agency.Client
 	http      *http.Client
-	cleanup   []func()
+	// patient shares http's connections but has no timeout: the steady
+	// run's submissions wait however long a saturated hub takes.
+	patient *http.Client
+	cleanup []func()
 }
 
 func startBenchWorld(ctx context.Context, c benchConfig) (w *benchWorld, err error) {
@@ -76,7 +79,10 @@ func startBenchWorld(ctx context.Context, c benchConfig) (w *benchWorld, err err
 	}
 	w.rh = rh
 	w.cleanup = append(w.cleanup, rh.Close)
-	w.http = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	transport := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
+	w.http = &http.Client{Timeout: 60 * time.Second, Transport: transport}
+	w.patient = &http.Client{Transport: transport}
+	w.cleanup = append(w.cleanup, transport.CloseIdleConnections)
 	for _, id := range append(append([]string(nil), benchSenders...), benchRecipient) {
 		keys, err := agency.Init(id, filepath.Join(dir, id))
 		if err != nil {

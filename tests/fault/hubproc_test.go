@@ -3,7 +3,6 @@ package fault
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,29 +24,6 @@ type hubProc struct {
 }
 
 func (h *hubProc) URL() string { return "http://" + h.Addr }
-
-// freeAddr finds a loopback port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// cleanEnv is the environment without RELAIS_* variables, so a developer's
-// settings cannot leak into the hubs under test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAIS_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
 
 // start runs the hub and waits until /readyz answers 200 (store and broker
 // reachable). The process is stopped when the test ends.
@@ -162,21 +138,4 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
-}
-
-// eventually retries fn until it returns nil or timeout passes, then fails
-// with fn's last error.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -18,12 +18,11 @@
 package fault
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 var (
@@ -47,16 +46,6 @@ func run(m *testing.M) int {
 		skipReason = "set RELAIS_TEST_POSTGRES and RELAIS_TEST_AMQP (eval \"$(tests/engines.sh start)\") to run the fault tests"
 		return m.Run()
 	}
-	tmp, err := os.MkdirTemp("", "relais-fault-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if relaisBin, err = buildRelais(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	node, err := newRabbitNode()
 	if err == nil {
 		fmt.Fprintf(os.Stderr, "fault: starting RabbitMQ node %s on %s\n", node.name, node.Addr())
@@ -74,39 +63,7 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "fault: remove RabbitMQ node: %v\n", err)
 		}
 	}()
-	return m.Run()
-}
-
-func buildRelais(dir string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "relais")
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/relais")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/relais: %v\n%s", err, out)
-	}
-	return bin, nil
-}
-
-// moduleRoot walks up from the test's directory to go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return relaistest.RunWithRelais(m, &relaisBin)
 }
 
 // requireEngines skips the test unless both engines and the tests' own

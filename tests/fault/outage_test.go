@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 func TestWhileTheBrokerIsDownTheHubKeepsAccepting202ReportsDegradedAndThenDrains(t *testing.T) {
@@ -77,7 +79,7 @@ func TestWhileTheBrokerIsDownTheHubKeepsAccepting202ReportsDegradedAndThenDrains
 	restarted = true
 	back := time.Now()
 	client := &http.Client{Timeout: 2 * time.Second}
-	eventually(t, 30*time.Second, func() error { return ready(client, hubURL) })
+	relaistest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error { return ready(client, hubURL) })
 	t.Logf("/readyz ready %s after the broker restarted", time.Since(back).Round(100*time.Millisecond))
 	w.settle(l, msgs, sz.DrainBound)
 }

@@ -13,6 +13,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/relais-hub/relais/contracts"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // publishPoison puts a delivery on the hub's delivery queue the way the
@@ -66,7 +67,7 @@ func TestAPoisonMessageEndsInTheDeadLetterQueueWithItsReasonShownToOperatorsAndI
 	l := send(context.Background(), msgs, sendOptions{Workers: 4, URLs: []string{hubURL}})
 
 	var list deadLetterList
-	eventually(t, 60*time.Second, func() error {
+	relaistest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		status, raw := adminCall(t, http.MethodGet, hubURL+"/v1/admin/dead-letters", nil)
 		if status != http.StatusOK {
 			return fmt.Errorf("dead-letter list: %d %s", status, raw)

@@ -18,6 +18,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/relais-hub/relais/adapters/agency"
+	"github.com/relais-hub/relais/tests/internal/relaistest"
 )
 
 // adminToken is the hubs' admin token (RELAIS_ADMIN_TOKEN).
@@ -111,10 +112,10 @@ func (w *world) newHub(name string) *hubProc {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		w.t.Fatal(err)
 	}
-	h := &hubProc{Name: name, Addr: freeAddr(w.t), Data: data, Log: filepath.Join(w.dir, name+".log")}
+	h := &hubProc{Name: name, Addr: relaistest.FreeAddr(w.t), Data: data, Log: filepath.Join(w.dir, name+".log")}
 	h.args = []string{"serve", "--listen", h.Addr, "--data", data, "--store", w.dsn, "--broker", w.brokerURL,
 		"--hub-id", hubID, "--instance", name}
-	h.env = append(cleanEnv(), "RELAIS_ADMIN_TOKEN="+adminToken)
+	h.env = append(relaistest.CleanEnv(), "RELAIS_ADMIN_TOKEN="+adminToken)
 	w.t.Cleanup(func() {
 		h.stop()
 		h.checkLog(w.t)
