@@ -106,6 +106,15 @@ func (p *auditParams) uint(name string) (uint64, bool) {
 	return n, err == nil
 }
 
+// requiredUint is uint for a parameter that must be present.
+func (p *auditParams) requiredUint(name string) uint64 {
+	n, ok := p.uint(name)
+	if !ok && p.err == nil {
+		p.err = contracts.Refuse(contracts.CodeBadRequest, "%s is required", name)
+	}
+	return n
+}
+
 func (p *auditParams) time(name string) time.Time {
 	raw := p.one(name)
 	if raw == "" {
@@ -219,11 +228,8 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := readParams(r, "index", "size")
-	index, hasIndex := p.uint("index")
+	index := p.requiredUint("index")
 	size, _ := p.uint("size")
-	if p.err == nil && !hasIndex {
-		p.err = contracts.Refuse(contracts.CodeBadRequest, "index is required")
-	}
 	if p.err != nil {
 		writeProblem(w, r, p.err)
 		return
@@ -259,11 +265,8 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := readParams(r, "from", "to")
-	from, hasFrom := p.uint("from")
+	from := p.requiredUint("from")
 	to, _ := p.uint("to")
-	if p.err == nil && !hasFrom {
-		p.err = contracts.Refuse(contracts.CodeBadRequest, "from is required")
-	}
 	if p.err != nil {
 		writeProblem(w, r, p.err)
 		return
