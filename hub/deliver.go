@@ -1,8 +1,12 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"hash/fnv"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -66,30 +70,86 @@ func (h *Hub) relayOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Each topic's share goes out in one Publish (RabbitMQ pipelines its
+	// confirms), the topics in parallel (the in-process transport returns
+	// only once each delivery was handled).
+	byTopic := map[string][]OutboxItem{}
 	for _, it := range items {
-		// The transport carries the message id only: the delivery handler
-		// reads everything else from the store.
-		msg := message.NewMessage(it.MessageID, []byte(it.MessageID))
-		if err := h.transport.Publisher.Publish(DeliveriesTopic, msg); err != nil {
+		topic := h.deliveryTopic(it.MessageID)
+		byTopic[topic] = append(byTopic[topic], it)
+	}
+	var (
+		mu        sync.Mutex
+		published []OutboxItem
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	for topic, share := range byTopic {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgs := make([]*message.Message, len(share))
+			for i, it := range share {
+				// The transport carries the message id only: the delivery
+				// handler reads everything else from the store.
+				msgs[i] = message.NewMessage(it.MessageID, []byte(it.MessageID))
+			}
+			err := h.transport.Publisher.Publish(topic, msgs...)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				return
+			}
+			published = append(published, share...)
+		}()
+	}
+	wg.Wait()
+	// What was published leaves the outbox; the rest stays claimed by this
+	// relay, which takes it again on its next round.
+	if len(published) > 0 {
+		if err := h.store.Update(ctx, func(tx Tx) error {
+			for _, it := range published {
+				if err := tx.Dequeue(ctx, it.Seq); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
 			return 0, err
 		}
-		if err := h.store.Update(ctx, func(tx Tx) error { return tx.Dequeue(ctx, it.Seq) }); err != nil {
-			return 0, err
-		}
+	}
+	if firstErr != nil {
+		return 0, firstErr
 	}
 	h.metrics.setOutbox(len(items))
 	return len(items), nil
 }
 
+// deliveryTopic spreads deliveries over the transport's topics by message
+// id.
+func (h *Hub) deliveryTopic(messageID string) string {
+	if len(h.deliveryTopics) == 1 {
+		return h.deliveryTopics[0]
+	}
+	f := fnv.New32a()
+	f.Write([]byte(messageID))
+	return h.deliveryTopics[f.Sum32()%uint32(len(h.deliveryTopics))]
+}
+
 func (h *Hub) addDelivery(r *message.Router) {
-	handler := r.AddConsumerHandler("deliver", DeliveriesTopic, h.transport.Subscriber, h.deliverHandler)
-	handler.AddMiddleware(middleware.Recoverer, middleware.Retry{
-		MaxRetries:      5,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     5 * time.Second,
-		Multiplier:      2,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !permanentDeliveryError(p.Err) },
-	}.Middleware)
+	for _, topic := range h.deliveryTopics {
+		for i := range h.transport.Consumers {
+			handler := r.AddConsumerHandler("deliver-"+topic+"-"+strconv.Itoa(i), topic, h.transport.Subscriber, h.deliverHandler)
+			handler.AddMiddleware(middleware.Recoverer, middleware.Retry{
+				MaxRetries:      5,
+				InitialInterval: 100 * time.Millisecond,
+				MaxInterval:     5 * time.Second,
+				Multiplier:      2,
+				ShouldRetry:     func(p middleware.RetryParams) bool { return !permanentDeliveryError(p.Err) },
+			}.Middleware)
+		}
+	}
 }
 
 // deliverHandler puts a message in its recipient's inbox. It is idempotent:

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +38,18 @@ type Policy interface {
 type Transport struct {
 	Publisher  message.Publisher
 	Subscriber message.Subscriber
+	// Consumers is how many delivery handlers consume DeliveriesTopic at
+	// once (default 1). Only a transport whose subscribers compete for one
+	// queue, such as RabbitMQ's, may have more: on a fan-out transport each
+	// handler would get every delivery (harmless, deliveries are idempotent,
+	// but wasted).
+	Consumers int
 }
+
+// embeddedDeliveryLanes is how many topics the in-process transport spreads
+// deliveries over, each with its own handler: its subscribers do not
+// compete, so parallel deliveries need separate topics.
+const embeddedDeliveryLanes = 16
 
 // Config is everything the hub needs, filled once at start.
 type Config struct {
@@ -69,7 +80,9 @@ type Config struct {
 	// be stable across restarts of the same process (default: the host
 	// name) so a restarted hub takes back its own outbox claims at once.
 	Instance string
-	// Lanes is the number of parallel ingress lanes (default 2×GOMAXPROCS).
+	// Lanes is the number of parallel ingress lanes (default 32). A lane
+	// spends most of its time waiting for the store's group commit, so
+	// there are many more lanes than cores.
 	Lanes int
 	// RelayInterval bounds how long a committed delivery can wait for the
 	// relay when no wake-up arrives (another hub committed it).
@@ -91,7 +104,7 @@ func (c *Config) setDefaults() {
 		c.Instance, _ = os.Hostname()
 	}
 	if c.Lanes <= 0 {
-		c.Lanes = 2 * runtime.GOMAXPROCS(0)
+		c.Lanes = defaultLanes
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 10 * time.Second
@@ -136,6 +149,8 @@ type allowAll struct{}
 
 func (allowAll) Decide(context.Context, *Intake) error { return nil }
 
+const defaultLanes = 32
+
 // Hub is the running hub.
 type Hub struct {
 	cfg       Config
@@ -148,6 +163,8 @@ type Hub struct {
 	router    *message.Router
 	ingress   *gochannel.GoChannel
 	transport Transport
+	// deliveryTopics are the topics the relay spreads deliveries over.
+	deliveryTopics []string
 
 	relayWake chan struct{}
 	// instance names this process among the hubs sharing a store.
@@ -194,12 +211,17 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Transport != nil {
 		h.transport = *cfg.Transport
+		h.transport.Consumers = max(h.transport.Consumers, 1)
+		h.deliveryTopics = []string{DeliveriesTopic}
 	} else {
 		ch := gochannel.NewGoChannel(gochannel.Config{
 			OutputChannelBuffer:            64,
 			BlockPublishUntilSubscriberAck: true,
 		}, wmLogger)
-		h.transport = Transport{Publisher: ch, Subscriber: ch}
+		h.transport = Transport{Publisher: ch, Subscriber: ch, Consumers: 1}
+		for lane := range embeddedDeliveryLanes {
+			h.deliveryTopics = append(h.deliveryTopics, DeliveriesTopic+"."+strconv.Itoa(lane))
+		}
 	}
 	if cfg.Corridors != nil {
 		h.cfg.Policy = &CorridorPolicy{agreements: cfg.Corridors, directory: h.directory, store: cfg.Store, now: h.now}

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -53,9 +55,10 @@ func intakeOf(msg *message.Message) *Intake {
 func ingressTopic(lane int) string { return "relais.ingress." + strconv.Itoa(lane) }
 
 // addIngress registers the pipeline: verify → validate → dedupe → policy →
-// accept, one handler per lane. Messages signed with the same key share a
-// lane (it is chosen from the protected header), so one sender's messages are
-// taken in order while different senders proceed in parallel.
+// accept, one handler per lane. A sender's messages of one transfer share a
+// lane (see laneOf), so they are taken in the order they arrived, while
+// everything else proceeds in parallel and meets in the store's group
+// commit.
 func (h *Hub) addIngress(r *message.Router) {
 	stages := []message.HandlerMiddleware{
 		h.stage("verify", h.verify),
@@ -86,17 +89,34 @@ func (h *Hub) Submit(ctx context.Context, raw []byte) Outcome {
 	return in.outcome
 }
 
+// laneOf picks the lane from the signing key and the transfer the payload
+// names. The payload is peeked at here, before its signature is checked,
+// only to spread the work: a forged or missing transfer id merely lands in
+// another lane, and the message is verified like any other. (Lanes by key
+// alone put all the receipts of one recipient, one key, in series.)
 func laneOf(raw []byte, lanes int) int {
-	header := raw
-	for i, b := range raw {
-		if b == '.' {
-			header = raw[:i]
-			break
-		}
-	}
+	header, rest, _ := bytes.Cut(raw, []byte{'.'})
+	payload, _, _ := bytes.Cut(rest, []byte{'.'})
 	f := fnv.New32a()
 	f.Write(header)
+	f.Write(peekTransfer(payload))
 	return int(f.Sum32() % uint32(lanes))
+}
+
+// peekTransfer finds the transfer id near the start of a base64url payload:
+// envelopes are encoded in field order, which puts it in the first few
+// hundred bytes, so the body (most of the payload) is never decoded here.
+func peekTransfer(payload []byte) []byte {
+	const window = 1024 // base64 characters: 768 bytes of JSON
+	prefix := payload[:min(len(payload), window)]
+	decoded := make([]byte, base64.RawURLEncoding.DecodedLen(len(prefix)))
+	n, _ := base64.RawURLEncoding.Decode(decoded, prefix[:len(prefix)/4*4])
+	_, after, found := bytes.Cut(decoded[:n], []byte(`"transfer":"`))
+	if !found {
+		return nil
+	}
+	id, _, _ := bytes.Cut(after, []byte{'"'})
+	return id
 }
 
 // settle turns whatever the inner handlers returned into the intake's

@@ -28,6 +28,10 @@ const (
 	DefaultConfirmWindow        = 256
 	DefaultConfirmTimeout       = 5 * time.Second
 	DefaultDeliveryLimit        = 10
+	// DefaultConsumers is how many delivery handlers a hub runs on the
+	// deliveries queue: each waits for the store's group commit, so several
+	// keep the commits full (hub.Transport.Consumers).
+	DefaultConsumers = 16
 
 	// MetadataMessageID is the one metadata key the hub puts on a message by
 	// default: the id of the stored message the delivery refers to.

@@ -64,7 +64,7 @@ func (t *Tx) AppendAuditEvent(ctx context.Context, e audit.Event) (uint64, error
 		e.At = time.Now()
 	}
 	e = e.Normalize()
-	idx, err := t.s.audit.Append(ctx, t.tx, e)
+	idx, err := t.events.Add(context.WithoutCancel(ctx), t.tx.tx, e)
 	if err != nil {
 		return 0, fmt.Errorf("append audit event: %w", err)
 	}

@@ -123,16 +123,16 @@ func (s *Store) ReclaimErased(ctx context.Context) error {
 		}
 		return nil
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	var busy, logFrames, checkpointed int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed); err != nil {
-		return fmt.Errorf("reclaim erased: %w", err)
-	}
-	if busy != 0 {
-		return fmt.Errorf("reclaim erased: checkpoint blocked by readers (%d of %d frames)", checkpointed, logFrames)
-	}
-	return nil
+	return s.betweenWrites(ctx, func() error {
+		var busy, logFrames, checkpointed int
+		if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed); err != nil {
+			return fmt.Errorf("reclaim erased: %w", err)
+		}
+		if busy != 0 {
+			return fmt.Errorf("reclaim erased: checkpoint blocked by readers (%d of %d frames)", checkpointed, logFrames)
+		}
+		return nil
+	})
 }
 
 func (t *Tx) ArmTimers(ctx context.Context, timers []hub.Timer) error {

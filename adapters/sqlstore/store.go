@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
@@ -29,11 +29,15 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	audit   *audit.Log
-	// writeMu serialises SQLite write transactions inside the process.
-	// SQLite has one writer anyway; queueing here instead of in SQLite's
-	// busy handler (which sleeps in steps of up to 100 ms) keeps latency
-	// at the cost of the commit itself.
-	writeMu sync.Mutex
+	// writer commits the updates (commit.go): SQLite has one writer anyway,
+	// and queueing in the process instead of in SQLite's busy handler
+	// (which sleeps in steps of up to 100 ms) keeps latency at the cost of
+	// the commit itself.
+	writer *writer
+	stmts  stmtCache
+	// tokensPurgedAt is when UseToken last deleted expired token ids
+	// (unix seconds).
+	tokensPurgedAt atomic.Int64
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -54,6 +58,10 @@ func OpenSQLite(ctx context.Context, path string, log *audit.Log) (*Store, error
 	// Deleted and overwritten content (an erased message's ciphertext, the
 	// old copy of a row an update moved) is zeroed, not left in free space.
 	q.Add("_pragma", "secure_delete(1)")
+	// The group commit (commit.go) runs each update in a savepoint, whose
+	// undo pages go to a statement journal: in memory, not in a temporary
+	// file written with a system call per page.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -94,6 +102,7 @@ func open(ctx context.Context, db *sql.DB, d Dialect, log *audit.Log) (*Store, e
 		db.Close()
 		return nil, err
 	}
+	s.startWriter()
 	return s, nil
 }
 
@@ -110,15 +119,22 @@ func (s *Store) AuditLog() *audit.Log { return s.audit }
 // Dialect reports the engine.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-func (s *Store) Close() error { return s.db.Close() }
+// Close commits the updates already handed over, then closes the database.
+func (s *Store) Close() error {
+	if s.writer != nil {
+		s.stopWriter()
+	}
+	return s.db.Close()
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range migrations {
-		err := s.Update(ctx, func(tx hub.Tx) error {
-			t := tx.(*Tx)
+		// Migrations run before the writer starts, each in a transaction of
+		// its own that locks nothing else (the audit head may not exist yet).
+		err := s.updateDirect(ctx, func(t *Tx) error {
 			var n int
 			if err := t.tx.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.Version).Scan(&n); err != nil {
 				return err
@@ -184,25 +200,18 @@ func (s *Store) rebind(q string) string {
 	return b.String()
 }
 
-// Update runs fn in a transaction. SQLite transactions begin IMMEDIATE (the
-// DSN sets it) so two writers never deadlock on a lock upgrade.
-func (s *Store) Update(ctx context.Context, fn func(hub.Tx) error) error {
-	if s.dialect == SQLite {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
+// updateDirect runs fn in a transaction of its own, outside the writer.
+func (s *Store) updateDirect(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, s: s}); err != nil {
+	t := &Tx{tx: txConn{tx: sqlTx, s: s}, s: s, events: s.audit.NewBatch()}
+	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return t.commit()
 }
 
 func micros(t time.Time) int64 {
@@ -247,11 +256,11 @@ func (s *Store) message(ctx context.Context, q querier, id string) (hub.StoredMe
 }
 
 func (s *Store) Message(ctx context.Context, id string) (hub.StoredMessage, error) {
-	return s.message(ctx, s.db, id)
+	return s.message(ctx, dbConn{s}, id)
 }
 
 func (s *Store) Inbox(ctx context.Context, agency string, after uint64, limit int) ([]hub.InboxItem, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT inbox_seq, id, kind, jws, delivered_at FROM messages
+	rows, err := dbConn{s}.QueryContext(ctx, s.rebind(`SELECT inbox_seq, id, kind, jws, delivered_at FROM messages
 WHERE recipient = ? AND receipted_at = 0 AND inbox_seq > ? ORDER BY inbox_seq LIMIT ?`), agency, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("inbox: %w", err)
@@ -296,6 +305,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, limit int, lease 
 	var out []hub.OutboxItem
 	err := s.Update(ctx, func(tx hub.Tx) error {
 		t := tx.(*Tx)
+		out = out[:0]
 		now := time.Now()
 		// A relay always takes back its own claims: a hub restarted after a
 		// crash (same owner name) resumes at once instead of waiting out the
@@ -379,14 +389,14 @@ func (s *Store) transfer(ctx context.Context, q querier, id string, lock bool) (
 }
 
 func (s *Store) Transfer(ctx context.Context, id string) (hub.Transfer, error) {
-	return s.transfer(ctx, s.db, id, false)
+	return s.transfer(ctx, dbConn{s}, id, false)
 }
 
 func (s *Store) Agency(ctx context.Context, id string) (hub.Agency, error) {
 	var a hub.Agency
 	var at int64
 	var sup string
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, country, name, jwks, registered_at, supervisor_jwks FROM agencies WHERE id = ?`), id).Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at, &sup)
+	err := dbConn{s}.QueryRowContext(ctx, s.rebind(`SELECT id, country, name, jwks, registered_at, supervisor_jwks FROM agencies WHERE id = ?`), id).Scan(&a.ID, &a.Country, &a.Name, &a.JWKS, &at, &sup)
 	a.SupervisorJWKS = []byte(sup)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, hub.ErrNotFound
@@ -418,11 +428,12 @@ func (s *Store) Agencies(ctx context.Context) ([]hub.Agency, error) {
 
 func (s *Store) UseToken(ctx context.Context, issuer, jti string, expires time.Time) (bool, error) {
 	fresh := false
-	err := s.Update(ctx, func(tx hub.Tx) error {
-		t := tx.(*Tx)
-		now := micros(time.Now())
-		if _, err := t.tx.ExecContext(ctx, s.rebind(`DELETE FROM tokens WHERE expires_at < ?`), now); err != nil {
-			return err
+	use := func(t *Tx) error {
+		if now := time.Now(); now.Unix()-s.tokensPurgedAt.Load() >= tokenPurgeEvery {
+			s.tokensPurgedAt.Store(now.Unix())
+			if _, err := t.tx.ExecContext(ctx, s.rebind(`DELETE FROM tokens WHERE expires_at < ?`), micros(now)); err != nil {
+				return err
+			}
 		}
 		res, err := t.tx.ExecContext(ctx, s.rebind(`INSERT INTO tokens (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`), issuer, jti, micros(expires))
 		if err != nil {
@@ -431,6 +442,19 @@ func (s *Store) UseToken(ctx context.Context, issuer, jti string, expires time.T
 		n, err := res.RowsAffected()
 		fresh = n == 1
 		return err
-	})
+	}
+	var err error
+	if s.dialect == Postgres {
+		// One row in a table no other transaction locks: it needs neither
+		// the audit head nor the writer, and PostgreSQL groups concurrent
+		// commits itself.
+		err = s.updateDirect(ctx, use)
+	} else {
+		err = s.Update(ctx, func(tx hub.Tx) error { return use(tx.(*Tx)) })
+	}
 	return fresh, err
 }
+
+// tokenPurgeEvery is how often (seconds) UseToken deletes expired token
+// ids; an expired token is refused by its exp claim anyway.
+const tokenPurgeEvery = 60

@@ -12,15 +12,18 @@ import (
 
 // Tx implements hub.Tx on one database transaction.
 type Tx struct {
-	tx *sql.Tx
+	tx txConn
 	s  *Store
+	// events collects the transaction's audit events, appended to the log
+	// just before the commit (commit.go).
+	events *audit.Batch
 }
 
 var _ hub.Tx = (*Tx)(nil)
 
 // SQL exposes the underlying transaction to packages that write in the same
 // transaction (the audit log).
-func (t *Tx) SQL() *sql.Tx { return t.tx }
+func (t *Tx) SQL() *sql.Tx { return t.tx.tx }
 
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.s.rebind(q), args...)
@@ -102,7 +105,7 @@ func (t *Tx) AppendEvent(ctx context.Context, e hub.Event) (uint64, error) {
 	if err := t.stampHolder(ctx, &e); err != nil {
 		return 0, err
 	}
-	idx, err := t.s.audit.Append(ctx, t.tx, leafOf(e))
+	idx, err := t.events.Add(context.WithoutCancel(ctx), t.tx.tx, leafOf(e))
 	if err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}

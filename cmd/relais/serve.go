@@ -312,7 +312,7 @@ func openTransport(o hubOptions) (t *hub.Transport, brokerReady func() error, cl
 		}
 		return nil
 	}
-	return &hub.Transport{Publisher: pub, Subscriber: sub}, ready, func() { sub.Close(); pub.Close() }, nil
+	return &hub.Transport{Publisher: pub, Subscriber: sub, Consumers: relaisamqp.DefaultConsumers}, ready, func() { sub.Close(); pub.Close() }, nil
 }
 
 func brokerConfig(o hubOptions) relaisamqp.Config {
