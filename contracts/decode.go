@@ -181,7 +181,7 @@ func (e Envelope) SealedBody() (string, bool) {
 		return "", false
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil || !jweCompactPattern.MatchString(s) {
+	if err := json.Unmarshal(raw, &s); err != nil || !isJWECompact(s) {
 		return "", false
 	}
 	return s, true

@@ -109,15 +109,33 @@ func (h *Hub) sameOrDuplicate(in *Intake, prev StoredMessage) error {
 	if prev.SHA256 != in.SHA256 {
 		return contracts.Refuse(contracts.CodeDuplicateID, "message id %s was already used", in.Envelope.ID)
 	}
-	in.outcome = Outcome{ID: prev.ID, Receipt: prev.Receipt, LeafIndex: prev.LeafIndex, Duplicate: true}
+	receipt := prev.Receipt
+	if len(receipt) == 0 {
+		var err error
+		if receipt, err = h.receiptFor(prev); err != nil {
+			return err
+		}
+	}
+	in.outcome = Outcome{ID: prev.ID, Receipt: receipt, LeafIndex: prev.LeafIndex, Duplicate: true}
 	return nil
+}
+
+// receiptFor signs the acceptance receipt of a stored message. The receipt
+// is not stored: its payload is fixed by the message's row (acceptance time
+// at the store's microsecond precision), and the hub's Ed25519 signature
+// is deterministic, so signing it again gives it back byte for byte. Signing
+// after the commit keeps it off the store's single writer.
+func (h *Hub) receiptFor(m StoredMessage) ([]byte, error) {
+	return h.signReceipt(AcceptanceReceipt{Hub: h.cfg.ID, ID: m.ID, SHA256: m.SHA256, AcceptedAt: m.AcceptedAt.UTC(), LeafIndex: m.LeafIndex})
 }
 
 // accept commits the message, the transfer's new state, the audit event and
 // the outbound delivery in one transaction, then wakes the relay.
 func (h *Hub) accept(ctx context.Context, in *Intake) error {
 	env := in.Envelope
-	now := h.now()
+	// The store keeps microseconds; the receipt signs the same instant.
+	now := h.now().Truncate(time.Microsecond)
+	var stored StoredMessage
 	err := h.store.Update(ctx, func(tx Tx) error {
 		prev, err := tx.Message(ctx, env.ID)
 		if err == nil {
@@ -141,15 +159,12 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		if err != nil {
 			return err
 		}
-		receipt, err := h.signReceipt(AcceptanceReceipt{Hub: h.cfg.ID, ID: env.ID, SHA256: in.SHA256, AcceptedAt: now, LeafIndex: idx})
-		if err != nil {
-			return err
-		}
-		if err := tx.InsertMessage(ctx, StoredMessage{
+		stored = StoredMessage{
 			ID: env.ID, Kind: env.Kind, From: env.From, To: env.To, Transfer: env.Transfer, InReplyTo: env.InReplyTo,
-			CaseDigest: caseDigest, JWS: in.Raw, SHA256: in.SHA256, Receipt: receipt, LeafIndex: idx, AcceptedAt: now,
+			CaseDigest: caseDigest, JWS: in.Raw, SHA256: in.SHA256, LeafIndex: idx, AcceptedAt: now,
 			ConsentRef: consentRefOf(env),
-		}); err != nil {
+		}
+		if err := tx.InsertMessage(ctx, stored); err != nil {
 			return err
 		}
 		if err := change.apply(ctx, tx, h, in, now); err != nil {
@@ -158,13 +173,16 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		if err := h.recordConsentEffects(ctx, tx, in, now); err != nil {
 			return err
 		}
-		in.outcome = Outcome{ID: env.ID, Receipt: receipt, LeafIndex: idx}
+		in.outcome = Outcome{ID: env.ID, LeafIndex: idx}
 		return tx.Enqueue(ctx, OutboxItem{MessageID: env.ID, Recipient: env.To, CreatedAt: now})
 	})
 	if err != nil {
 		return err
 	}
 	if !in.outcome.Duplicate {
+		if in.outcome.Receipt, err = h.receiptFor(stored); err != nil {
+			return err
+		}
 		h.metrics.accepted(env.Kind)
 		h.wakeRelay()
 	}

@@ -34,6 +34,9 @@ func (t *Tx) Message(ctx context.Context, id string) (hub.StoredMessage, error) 
 }
 
 func (t *Tx) InsertMessage(ctx context.Context, m hub.StoredMessage) error {
+	if m.Receipt == nil {
+		m.Receipt = []byte{} // the hub signs receipts on demand (hub.receiptFor)
+	}
 	_, err := t.exec(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Kind, m.From, m.To, m.Transfer, m.InReplyTo, m.CaseDigest, m.JWS, m.SHA256, m.Receipt,
 		int64(m.LeafIndex), micros(m.AcceptedAt), micros(m.DeliveredAt), int64(m.InboxSeq), micros(m.ReceiptedAt), m.ReceiptedBy, m.ConsentRef)
