@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -192,15 +193,26 @@ func (s *Store) commitBatch(batch []*pendingUpdate) {
 }
 
 // begin opens a write transaction and, on PostgreSQL, locks the audit head
-// before anything else (see the top of this file).
-func (s *Store) begin() (*Tx, error) {
+// before anything else (see the top of this file). With savepoint, the
+// transaction also sets the savepoint its first update runs in, in the same
+// round trip.
+func (s *Store) begin(savepoint bool) (*Tx, error) {
 	ctx := context.Background()
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
+	var first []string
 	if s.dialect == Postgres {
-		if _, err := sqlTx.ExecContext(ctx, `SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
+		first = append(first, `SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE`)
+	}
+	if savepoint {
+		first = append(first, `SAVEPOINT relais_update`)
+	}
+	if len(first) > 0 {
+		// Statements without arguments go out together (PostgreSQL's
+		// simple protocol; SQLite runs each in turn).
+		if _, err := sqlTx.ExecContext(ctx, strings.Join(first, "; ")); err != nil {
 			_ = sqlTx.Rollback()
 			return nil, fmt.Errorf("begin: lock the audit head: %w", err)
 		}
@@ -225,7 +237,7 @@ func (s *Store) commitAlone(u *pendingUpdate) error {
 	if err := u.ctx.Err(); err != nil {
 		return err
 	}
-	t, err := s.begin()
+	t, err := s.begin(false)
 	if err != nil {
 		return err
 	}
@@ -239,9 +251,13 @@ func (s *Store) commitAlone(u *pendingUpdate) error {
 // commitTogether runs each update in a savepoint of one transaction and
 // commits. It returns each update's own error, or an error of the
 // transaction as a whole, in which case nothing was committed.
+//
+// One savepoint serves all the updates: a failed update rolls back to it
+// (which keeps it), a successful one releases it and sets it again in the
+// same round trip, and the commit releases the last.
 func (s *Store) commitTogether(batch []*pendingUpdate) ([]error, error) {
 	ctx := context.Background()
-	t, err := s.begin()
+	t, err := s.begin(true)
 	if err != nil {
 		return nil, err
 	}
@@ -252,12 +268,8 @@ func (s *Store) commitTogether(batch []*pendingUpdate) ([]error, error) {
 	}
 	errs := make([]error, len(batch))
 	for i, u := range batch {
-		if err := u.ctx.Err(); err != nil {
-			errs[i] = err
+		if errs[i] = u.ctx.Err(); errs[i] != nil {
 			continue
-		}
-		if _, err := raw.ExecContext(ctx, `SAVEPOINT relais_update`); err != nil {
-			return abort(fmt.Errorf("savepoint: %w", err))
 		}
 		logged := t.events.Len()
 		if errs[i] = u.fn(t); errs[i] != nil {
@@ -265,9 +277,12 @@ func (s *Store) commitTogether(batch []*pendingUpdate) ([]error, error) {
 				return abort(fmt.Errorf("rollback to savepoint: %w", err))
 			}
 			t.events.Truncate(logged)
+			continue
 		}
-		if _, err := raw.ExecContext(ctx, `RELEASE SAVEPOINT relais_update`); err != nil {
-			return abort(fmt.Errorf("release savepoint: %w", err))
+		if i < len(batch)-1 {
+			if _, err := raw.ExecContext(ctx, `RELEASE SAVEPOINT relais_update; SAVEPOINT relais_update`); err != nil {
+				return abort(fmt.Errorf("savepoint: %w", err))
+			}
 		}
 	}
 	if err := t.commit(); err != nil {
