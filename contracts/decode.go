@@ -157,6 +157,9 @@ func kindIssues(e Envelope, spec KindSpec) []fieldIssue {
 		if e.Consent != nil {
 			add("consent", "forbidden_for_kind")
 		}
+		if e.Attachments != nil {
+			add("attachments", "forbidden_for_kind")
+		}
 	}
 	if e.To != "" && e.To == e.From {
 		add("to", "differs_from_from")

@@ -53,6 +53,9 @@ type Envelope struct {
 	// with personal data) or a JSON object (the other kinds). Use
 	// NewSealedBody or NewPlainBody to build it.
 	Body json.RawMessage `json:"body" validate:"required"`
+	// Attachments reference encrypted files uploaded to the hub beside the
+	// message (attachments.go); only kinds with personal data carry them.
+	Attachments []AttachmentRef `json:"attachments,omitempty" validate:"omitempty,min=1,max=16,unique=ID,dive"`
 }
 
 // Consent records the lawful basis under which personal data in a message is

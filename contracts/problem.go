@@ -86,6 +86,42 @@ const (
 	// is not the sender's next in the transfer; the problem's expected_seq
 	// says which one is.
 	CodeOutOfOrder Code = "out_of_order"
+
+	// Attachments (hub/attachments, docs/attachments.md): the resumable
+	// upload protocol, downloads, and the hub's check that every attachment
+	// a message references was fully uploaded by its sender.
+	CodeAttachmentTooLarge       Code = "attachment_too_large"
+	CodeAttachmentExists         Code = "attachment_exists"
+	CodeUploadOffsetMismatch     Code = "upload_offset_mismatch"
+	CodeAttachmentDigestMismatch Code = "attachment_digest_mismatch"
+	CodeAttachmentNotUploaded    Code = "attachment_not_uploaded"
+	CodeAttachmentMismatch       Code = "attachment_mismatch"
+	CodeRangeNotSatisfiable      Code = "range_not_satisfiable"
+)
+
+// Statistics and the directory of services (hub/stats, hub/services,
+// docs/statistics.md, docs/directory.md): registering a national
+// statistics authority's keys, and publishing a version of an agency's
+// directory record.
+const (
+	CodeStatsReaderInvalid    Code = "stats_reader_invalid"
+	CodeStatsReaderExists     Code = "stats_reader_exists"
+	CodeDirectoryInvalid      Code = "directory_record_invalid"
+	CodeDirectoryPersonalData Code = "directory_personal_data"
+)
+
+// HTTP content encodings (adapters/httpapi/compress.go): request bodies
+// may be gzip-compressed, within a limit on their decompressed size.
+const (
+	CodeUnsupportedEncoding  Code = "unsupported_content_encoding"
+	CodeDecompressedTooLarge Code = "decompressed_too_large"
+)
+
+// Rate limits (adapters/httpapi/ratelimit.go): each agency or auditor, and
+// each client address for requests that name no caller, has a token
+// bucket; the answer says when to come back (Retry-After).
+const (
+	CodeRateLimited Code = "rate_limited"
 )
 
 // problemSpec is one row of the refusal table.
@@ -157,6 +193,24 @@ var problemTable = map[Code]problemSpec{
 	CodeLegalBasisNotAccepted: {http.StatusForbidden, "Ce fondement juridique, ou ce texte de loi, n'est pas reconnu par l'accord entre ces pays.", "This lawful basis, or this legal reference, is not recognised by the agreement between these countries."},
 	CodeConsentWithdrawn:      {http.StatusForbidden, "Le consentement a été retiré : seuls la clôture et l'effacement du dossier restent possibles.", "The consent was withdrawn: only closing and erasing the case remain possible."},
 	CodeBodyCategoryMismatch:  {http.StatusUnprocessableEntity, "Le contenu du message contient des données d'une catégorie non déclarée.", "The message body carries data of an undeclared category."},
+
+	CodeAttachmentTooLarge:       {http.StatusRequestEntityTooLarge, "Pièce jointe trop volumineuse : 50 Mio au plus par fichier.", "Attachment too large: 50 MiB at most per file."},
+	CodeAttachmentExists:         {http.StatusConflict, "Cet identifiant de pièce jointe est déjà utilisé pour un autre fichier.", "This attachment id is already used for another file."},
+	CodeUploadOffsetMismatch:     {http.StatusConflict, "Le morceau envoyé ne commence pas là où le téléversement s'est arrêté : demandez la position (HEAD) et reprenez de là.", "The chunk does not start where the upload stopped: ask for the offset (HEAD) and resume from there."},
+	CodeAttachmentDigestMismatch: {http.StatusUnprocessableEntity, "Le fichier reçu ne correspond pas à l'empreinte annoncée : le téléversement est à recommencer.", "The file received does not match the announced digest: start the upload again."},
+	CodeAttachmentNotUploaded:    {http.StatusConflict, "Une pièce jointe du message n'a pas encore été entièrement téléversée par l'expéditeur.", "An attachment of the message has not yet been fully uploaded by the sender."},
+	CodeAttachmentMismatch:       {http.StatusUnprocessableEntity, "Une pièce jointe du message ne correspond pas au fichier téléversé (empreinte ou taille).", "An attachment of the message does not match the uploaded file (digest or size)."},
+	CodeRangeNotSatisfiable:      {http.StatusRequestedRangeNotSatisfiable, "La plage demandée est hors du fichier.", "The requested range is outside the file."},
+
+	CodeStatsReaderInvalid:    {http.StatusUnprocessableEntity, "Enregistrement d'autorité statistique invalide.", "Invalid statistics authority registration."},
+	CodeStatsReaderExists:     {http.StatusConflict, "Cette autorité statistique est déjà enregistrée.", "This statistics authority is already registered."},
+	CodeDirectoryInvalid:      {http.StatusUnprocessableEntity, "Fiche de l'annuaire des services invalide.", "Invalid service directory record."},
+	CodeDirectoryPersonalData: {http.StatusUnprocessableEntity, "La fiche de l'annuaire contient ce qui ressemble au nom ou aux coordonnées d'une personne : indiquez seulement une fonction (point focal, permanence).", "The directory record holds what looks like a person's name or contact details: give a role only (focal point, duty desk)."},
+
+	CodeUnsupportedEncoding:  {http.StatusUnsupportedMediaType, "Encodage du contenu non pris en charge : envoyez le corps tel quel ou compressé en gzip.", "Unsupported content encoding: send the body as is or gzip-compressed."},
+	CodeDecompressedTooLarge: {http.StatusRequestEntityTooLarge, "Le contenu décompressé dépasse la taille autorisée : requête refusée (bombe de décompression ?).", "The decompressed body exceeds the size limit: request refused (decompression bomb?)."},
+
+	CodeRateLimited: {http.StatusTooManyRequests, "Trop de requêtes : attendez le délai indiqué (Retry-After) avant de réessayer.", "Too many requests: wait for the time given (Retry-After) before retrying."},
 }
 
 // Codes lists every known code, sorted, for docs and tests.

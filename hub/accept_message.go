@@ -152,6 +152,9 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		if err := h.cfg.Policy.Decide(ctx, in); err != nil {
 			return err
 		}
+		if err := h.linkAttachments(ctx, tx, in, now); err != nil {
+			return err
+		}
 		idx, err := tx.AppendEvent(ctx, Event{
 			Type: EventAccepted, At: now, MessageID: env.ID, Transfer: env.Transfer, Kind: env.Kind,
 			From: env.From, To: env.To, Actor: env.From, JWSDigest: in.SHA256, CaseDigest: caseDigest,
@@ -185,6 +188,7 @@ func (h *Hub) accept(ctx context.Context, in *Intake) error {
 		}
 		h.metrics.accepted(env.Kind)
 		h.wakeRelay()
+		h.eraseAttachmentsAfter(ctx, in)
 	}
 	return nil
 }
@@ -194,7 +198,7 @@ func (h *Hub) signReceipt(r AcceptanceReceipt) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	jws, err := seal.Sign(payload, h.cfg.Key, ReceiptTyp)
+	jws, err := seal.Sign(payload, h.hubKeys.signing(), ReceiptTyp)
 	if err != nil {
 		return nil, fmt.Errorf("sign receipt: %w", err)
 	}

@@ -75,7 +75,7 @@ func (h *Hub) AuditBundle(ctx context.Context, actor string, r BundleRequest) (*
 // missing proof, or a shrunk log). Refusing instead would hide the evidence
 // behind an error.
 func addSince(ctx context.Context, b *audit.Bundle, db audit.Querier, log *audit.Log, since uint64) error {
-	cp, err := audit.ParseCheckpoint([]byte(b.Checkpoint), log.Origin(), log.PublicKey())
+	cp, err := log.ParseCheckpoint([]byte(b.Checkpoint))
 	if err != nil {
 		return err
 	}

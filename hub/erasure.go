@@ -14,6 +14,7 @@ var keptOnErasure = []string{"receipt", "case.erasure_requested", "case.erased"}
 // them). The flag is raised inside the erasing transaction, possibly just
 // before it commits, so the store is asked once more on the next round.
 func (h *Hub) reclaimErased(ctx context.Context) {
+	h.sweepErasedAttachments(ctx)
 	if h.erasedPending.Swap(false) {
 		h.reclaimAgain = true
 	} else if !h.reclaimAgain {

@@ -18,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/relais-hub/relais/hub/attachments"
 	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
 )
@@ -94,6 +95,9 @@ type Config struct {
 	// TimerInterval is how often the hub looks for passed deadlines
 	// (default 30 s).
 	TimerInterval time.Duration
+	// Attachments, when set, stores encrypted attachments: messages may
+	// reference them (attachment_refs.go).
+	Attachments *attachments.Service
 }
 
 func (c *Config) setDefaults() {
@@ -158,7 +162,8 @@ type Hub struct {
 	directory *Directory
 	log       *slog.Logger
 	metrics   *Metrics
-	publicKey jwk.Key
+	// hubKeys is the hub's signing key and the ones it retired (hubkey.go).
+	hubKeys *hubKeys
 
 	router    *message.Router
 	ingress   *gochannel.GoChannel
@@ -197,7 +202,7 @@ func New(cfg Config) (*Hub, error) {
 		directory: NewDirectory(cfg.Store),
 		log:       cfg.Logger,
 		metrics:   cfg.Metrics,
-		publicKey: pub,
+		hubKeys:   newHubKeys(cfg.Key, pub),
 		relayWake: make(chan struct{}, 1),
 		instance:  cfg.Instance,
 		inboxes:   newNotifier(),
@@ -237,6 +242,7 @@ func New(cfg Config) (*Hub, error) {
 		wmmetrics.NewPrometheusMetricsBuilder(cfg.Registerer, "relais", "watermill").AddPrometheusRouterMetrics(router)
 	}
 	h.router = router
+	h.wireAttachments()
 	h.addIngress(router)
 	h.addDelivery(router)
 	return h, nil
@@ -249,7 +255,7 @@ func (h *Hub) Directory() *Directory { return h.directory }
 func (h *Hub) ID() string { return h.cfg.ID }
 
 // PublicKey is the hub's public signing key.
-func (h *Hub) PublicKey() jwk.Key { return h.publicKey }
+func (h *Hub) PublicKey() jwk.Key { return h.hubKeys.publicKey() }
 
 // Store exposes the store for read models.
 func (h *Hub) Store() Store { return h.store }
@@ -291,6 +297,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		defer h.wg.Done()
 		h.runTimers(ctx)
 	}()
+	h.runAttachments(ctx)
 	return nil
 }
 

@@ -40,6 +40,16 @@ ensure_promtool() {
 }
 ensure_promtool
 
+# The browser tests (tests/browser) drive Debian's Chromium with
+# playwright-core; setup.sh installs both, idempotently. In CI a failed
+# setup fails the run (the test would fail anyway); elsewhere the browser
+# test then skips, saying why.
+echo "== browser test setup"
+if ! bash tests/browser/setup.sh; then
+  if [ "${CI:-}" = "true" ]; then echo "browser test setup failed"; exit 1; fi
+  echo "browser test setup failed: tests/browser will skip"
+fi
+
 echo "== go test"
 go test -count=1 -timeout 25m ./...
 

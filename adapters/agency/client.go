@@ -212,6 +212,10 @@ type Draft struct {
 	DataCategories []string           `json:"data_categories,omitempty"`
 	Consent        *contracts.Consent `json:"consent,omitempty"`
 	Body           json.RawMessage    `json:"body"`
+	// Attachments are references to files already uploaded for the
+	// recipient (UploadAttachment, or SealAttachment then
+	// UploadSealedAttachment).
+	Attachments []contracts.AttachmentRef `json:"attachments,omitempty"`
 }
 
 // Seal turns a draft into a signed JWS: it validates the body against the
@@ -237,7 +241,7 @@ func (c *Client) Seal(ctx context.Context, d Draft) (contracts.Envelope, []byte,
 	env := contracts.Envelope{
 		V: 1, ID: id, Kind: d.Kind, From: c.Keys.ID, To: d.To, Case: d.Case,
 		Transfer: d.Transfer, InReplyTo: d.InReplyTo, Seq: d.Seq, SentAt: time.Now().UTC().Truncate(time.Millisecond),
-		Purpose: d.Purpose, DataCategories: d.DataCategories, Consent: d.Consent,
+		Purpose: d.Purpose, DataCategories: d.DataCategories, Consent: d.Consent, Attachments: d.Attachments,
 	}
 	if spec.OpensTransfer {
 		env.Transfer = env.ID

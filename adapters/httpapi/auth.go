@@ -13,13 +13,18 @@ import (
 	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
+	"github.com/relais-hub/relais/hub/stats"
 )
 
-// caller is who made a request: an agency, an auditor, or the admin.
+// caller is who made a request: an agency, an auditor, a national
+// statistics authority, or the admin.
 type caller struct {
 	Agency  string
 	Auditor string
-	Admin   bool
+	// Statistics is a statistics authority's id (hub/stats): it may read
+	// statistics releases and nothing else.
+	Statistics string
+	Admin      bool
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -31,10 +36,11 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[len(prefix):]), true
 }
 
-// authenticate accepts an admin token, an agency JWT or an auditor JWT.
-// Agency and auditor tokens are single-use: their jti is remembered until
-// they expire. The issuer's form decides whose keys verify the token, so an
-// auditor can never pass for an agency, nor the reverse.
+// authenticate accepts an admin token, an agency JWT, an auditor JWT or a
+// statistics authority's JWT. These tokens are single-use: their jti is
+// remembered until they expire. The issuer's form decides whose keys
+// verify the token, so an auditor can never pass for an agency, nor the
+// reverse, and neither for a statistics authority.
 func (s *Server) authenticate(r *http.Request) (caller, error) {
 	tok, ok := bearer(r)
 	if !ok {
@@ -54,6 +60,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	claims, err := seal.VerifyToken(tok, s.hub.ID(), time.Now(), func(iss, kid string) (jwk.Key, error) {
 		if hub.ValidAuditorID(iss) {
 			return s.hub.AuditorSigningKey(ctx, iss, kid)
+		}
+		if stats.ValidReaderID(iss) {
+			return stats.ReaderSigningKey(ctx, s.hub.Store(), iss, kid)
 		}
 		k, err := s.agencyKey(ctx, iss, kid)
 		if contracts.CodeOf(err) == contracts.CodeKeyRevoked {
@@ -76,6 +85,9 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	}
 	if hub.ValidAuditorID(claims.Issuer) {
 		return caller{Auditor: claims.Issuer}, nil
+	}
+	if stats.ValidReaderID(claims.Issuer) {
+		return caller{Statistics: claims.Issuer}, nil
 	}
 	if s.seen != nil {
 		s.seen(claims.Issuer, time.Now())
@@ -128,5 +140,26 @@ func (s *Server) requireAuditor(w http.ResponseWriter, r *http.Request) (string,
 		return audit.ActorAdmin, true
 	}
 	writeProblem(w, r, contracts.Refuse(contracts.CodeForbidden, "an auditor token or the admin token is required"))
+	return "", false
+}
+
+// requireStatsReader admits statistics authorities, auditors and the admin
+// to the statistics API. It returns the actor recorded in the release's
+// audit event.
+func (s *Server) requireStatsReader(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, err := s.authenticate(r)
+	if err != nil {
+		writeProblem(w, r, err)
+		return "", false
+	}
+	switch {
+	case c.Statistics != "":
+		return c.Statistics, true
+	case c.Auditor != "":
+		return c.Auditor, true
+	case c.Admin:
+		return audit.ActorAdmin, true
+	}
+	writeProblem(w, r, contracts.Refuse(contracts.CodeForbidden, "a statistics authority's, an auditor's or the admin token is required"))
 	return "", false
 }

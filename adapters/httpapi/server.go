@@ -13,12 +13,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/relais-hub/relais/contracts"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/stats"
 )
 
 // Config configures the API.
@@ -33,6 +33,12 @@ type Config struct {
 	Ready func() error
 	// AgencySeen, when set, is told each time an agency authenticates.
 	AgencySeen func(agency string, at time.Time)
+	// StatsThresholds give each transfer's disclosure threshold for
+	// statistics, from its corridor agreement (stats.AgreementThresholds);
+	// nil applies stats.DefaultMinCellSize to every transfer.
+	StatsThresholds stats.Thresholds
+	// Limits bounds request sizes and rates (limits.go, ratelimit.go).
+	Limits Limits
 }
 
 // DefaultMaxMessageBytes leaves room for a referral with its encrypted body;
@@ -51,6 +57,8 @@ type Server struct {
 	mux        *http.ServeMux
 	ready      func() error
 	seen       func(agency string, at time.Time)
+	limits     Limits
+	rate       *rateLimiter
 }
 
 func New(cfg Config) *Server {
@@ -66,10 +74,12 @@ func New(cfg Config) *Server {
 	if cfg.Ready == nil {
 		cfg.Ready = func() error { return nil }
 	}
-	s := &Server{hub: cfg.Hub, adminToken: cfg.AdminToken, maxBytes: cfg.MaxMessageBytes, log: cfg.Logger, mux: http.NewServeMux(), ready: cfg.Ready, seen: cfg.AgencySeen}
+	s := &Server{hub: cfg.Hub, adminToken: cfg.AdminToken, maxBytes: cfg.MaxMessageBytes, log: cfg.Logger, mux: http.NewServeMux(), ready: cfg.Ready, seen: cfg.AgencySeen,
+		limits: cfg.Limits.withDefaults(), rate: newRateLimiter(cfg.Limits.Rate)}
 	s.mux.HandleFunc("POST /v1/messages", s.postMessage)
 	s.mux.HandleFunc("GET /v1/inbox", s.getInbox)
-	s.mux.HandleFunc("GET /v1/directory", s.getDirectory)
+	s.registerDirectoryRoutes()
+	s.registerStatsRoutes(cfg.StatsThresholds)
 	s.mux.HandleFunc("POST /v1/agencies", s.postAgency)
 	s.mux.HandleFunc("GET /v1/transfers/{transfer}/trail", s.getTrail)
 	s.registerAuditRoutes()
@@ -77,6 +87,8 @@ func New(cfg Config) *Server {
 	s.registerTransferRoutes()
 	s.registerDeadLetterRoutes()
 	s.registerKeyRoutes()
+	s.registerHubKeyRoutes()
+	s.registerAttachmentRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.getReady)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -91,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	_, pattern := s.mux.Handler(r)
 	defer func() { s.logRequest(r, pattern, rec.status, start) }()
-	s.serve(rec, r)
+	s.guard(rec, r, func(w http.ResponseWriter, r *http.Request) { s.compressed(w, r, s.limitCaller(s.serve)) })
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -196,52 +208,6 @@ func (s *Server) getInbox(w http.ResponseWriter, r *http.Request) {
 		msgs = append(msgs, inboxMessage{ID: it.ID, JWS: string(it.JWS), ReceivedAt: it.ReceivedAt})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "cursor": strconv.FormatUint(page.Cursor, 10)})
-}
-
-type directoryAgency struct {
-	ID      string          `json:"id"`
-	Country string          `json:"country"`
-	Name    string          `json:"name"`
-	JWKS    json.RawMessage `json:"jwks"`
-	// Supervisors are the keys that approve best-interests overrides, so a
-	// recipient can check an approval itself.
-	Supervisors json.RawMessage `json:"supervisors,omitempty"`
-	// Keys gives each valid key's status in a rotation (keys.go); the
-	// JWKS lists the same keys newest first.
-	Keys []directoryKey `json:"keys,omitempty"`
-}
-
-func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
-	agencies, err := s.hub.Store().Agencies(r.Context())
-	if err != nil {
-		writeProblem(w, r, err)
-		return
-	}
-	dir := s.hub.Directory()
-	if err := dir.Reload(r.Context()); err != nil {
-		writeProblem(w, r, err)
-		return
-	}
-	hubSet := jwk.NewSet()
-	_ = hubSet.AddKey(s.hub.PublicKey())
-	list := make([]directoryAgency, 0, len(agencies))
-	for _, a := range agencies {
-		entry := directoryAgency{ID: a.ID, Country: a.Country, Name: a.Name, JWKS: a.JWKS}
-		if keys := dir.AgencyKeys(a.ID); len(keys) > 0 {
-			if ordered, err := dir.OrderedJWKS(a.ID); err == nil {
-				entry.JWKS, entry.Keys = ordered, directoryKeys(keys)
-			}
-		}
-		if len(a.SupervisorJWKS) > 0 {
-			entry.Supervisors = a.SupervisorJWKS
-		}
-		list = append(list, entry)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet, "audit_key": s.hub.Audit().VerifierKey()},
-		"agencies": list,
-		"revoked":  directoryRevocations(dir.Revocations()),
-	})
 }
 
 func (s *Server) postAgency(w http.ResponseWriter, r *http.Request) {

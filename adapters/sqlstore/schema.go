@@ -51,6 +51,14 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
 	// Agency key rotation and revocation (keys.go): when each key was
 	// added and, once revoked, since when.
 	{7, agencyKeysDDL("BLOB"), agencyKeysDDL("BYTEA"), nil},
+	// Encrypted attachments (attachments.go, hub/attachments): upload
+	// state and the messages that reference each attachment.
+	{8, attachmentsDDL, attachmentsDDL, nil},
+	// Statistics and the directory of services (stats.go, services.go):
+	// the opening envelope's codes statistics keep, the national
+	// statistics authorities, and the versions of agencies' directory
+	// records.
+	{9, statsDirectoryDDL("BLOB"), statsDirectoryDDL("BYTEA"), nil},
 }
 
 // lifecycleDDL is migration 3; the dialects differ only in the

@@ -145,6 +145,7 @@ func registerAgencyWith(ctx context.Context, out io.Writer, hubURL, adminToken s
 func sendCmd() *cobra.Command {
 	var cf clientFlags
 	var file, to, kind, caseRef string
+	var attachFiles []string
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Build, encrypt, sign and submit a message from a JSON file",
@@ -183,6 +184,9 @@ policy is explained rule by rule.`,
 			if caseRef != "" {
 				d.Case = caseRef
 			}
+			if err := uploadAttachments(cmd, c, &d, attachFiles); err != nil {
+				return err
+			}
 			env, s, err := c.Send(cmd.Context(), d)
 			if err != nil {
 				explainRefusal(cmd.ErrOrStderr(), err, cf.Lang)
@@ -197,13 +201,14 @@ policy is explained rule by rule.`,
 	cmd.Flags().StringVar(&to, "to", "", "recipient agency id (overrides the file)")
 	cmd.Flags().StringVar(&kind, "kind", "", "message kind (overrides the file)")
 	cmd.Flags().StringVar(&caseRef, "case", "", "your pseudonymous case reference (overrides the file)")
+	cmd.Flags().StringArrayVar(&attachFiles, "attach", nil, "file to attach, encrypted for the recipient and uploaded before the message (repeatable; 50 MiB each at most)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
 func inboxCmd() *cobra.Command {
 	var cf clientFlags
-	var out string
+	var out, attachDir string
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "inbox",
@@ -216,7 +221,7 @@ func inboxCmd() *cobra.Command {
 			if out == "" {
 				out = filepath.Join(cf.Keys, "inbox")
 			}
-			n, err := pullInbox(cmd, c, out, wait)
+			n, err := pullInbox(cmd, c, out, wait, attachDir)
 			if err != nil {
 				return err
 			}
@@ -227,6 +232,7 @@ func inboxCmd() *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "folder for received messages (default KEYS/inbox)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "long-poll up to this long when the inbox is empty")
+	cmd.Flags().StringVar(&attachDir, "save-attachments", "", "download, verify and decrypt attachments into DIR/<message id>/ before sending the receipt")
 	return cmd
 }
 

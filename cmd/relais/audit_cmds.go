@@ -70,7 +70,7 @@ func auditorCmd() *cobra.Command {
 	registerCmd.Flags().StringVar(&lang, "lang", envOr("RELAIS_LANG", "fr"), "fr or en")
 	_ = registerCmd.MarkFlagRequired("keys")
 	_ = registerCmd.MarkFlagRequired("name")
-	cmd.AddCommand(initCmd, registerCmd)
+	cmd.AddCommand(initCmd, registerCmd, auditorLoginCmd())
 	return cmd
 }
 

@@ -20,6 +20,14 @@ import (
 type trustedKey struct {
 	Origin string
 	Pub    ed25519.PublicKey
+	// Retired are earlier hub keys, from a key set (GET /v1/audit/keys):
+	// checkpoints they signed before a rotation verify too.
+	Retired []ed25519.PublicKey
+}
+
+// all lists every trusted key, the current one first.
+func (k trustedKey) all() []ed25519.PublicKey {
+	return append([]ed25519.PublicKey{k.Pub}, k.Retired...)
 }
 
 // noteAlgEd25519 is the signed-note algorithm byte of an Ed25519 key.
@@ -27,7 +35,8 @@ const noteAlgEd25519 = 1
 
 // loadTrustedKey reads the hub key from a file or a string. A file may hold
 // the note verifier key string (as written by `relais audit key --out`), the
-// JSON answer of GET /v1/audit/key, or a bare Ed25519 public JWK.
+// JSON answer of GET /v1/audit/key, the hub key set of GET /v1/audit/keys
+// (`relais hub key list --out`), or a bare Ed25519 public JWK.
 func loadTrustedKey(file, str string) (trustedKey, error) {
 	switch {
 	case file != "" && str != "":
@@ -52,6 +61,9 @@ func parseHubKeyText(raw []byte) (trustedKey, error) {
 	text := bytes.TrimSpace(raw)
 	if len(text) == 0 || text[0] != '{' {
 		return parseVerifierKey(string(text))
+	}
+	if bytes.Contains(text, []byte(`"keys"`)) {
+		return parseHubKeySet(text)
 	}
 	var doc struct {
 		NoteVerifier string          `json:"note_verifier"`

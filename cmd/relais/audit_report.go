@@ -42,6 +42,7 @@ var eventTypeLabels = map[audit.EventType][2]string{
 	"transfer_forwarded":       {"transmis à un pays tiers", "forwarded to a third country"},
 	"transfer_linked":          {"suite d'un transfert transmis", "continues a forwarded transfer"},
 	"case_erased":              {"dossier effacé", "case erased"},
+	"stats_release":            {"publication de statistiques", "statistics release"},
 }
 
 func eventTypeLabel(t audit.EventType, lang string) string {

@@ -60,7 +60,7 @@ func verifyBundleFile(name string, data []byte, key trustedKey, lang string) *bu
 	_ = json.Unmarshal(data, &shape)
 	c.Total = len(shape.Events)
 	c.Key = key.verifierString(shape.Origin)
-	c.Report, c.Err = audit.VerifyBundle(data, key.Pub)
+	c.Report, c.Err = audit.VerifyBundleWithKeys(data, key.all())
 	if c.Err == nil && key.Origin != "" && c.Report.Origin != key.Origin {
 		c.Err = fmt.Errorf("%s", fmt.Sprintf(inLang(lang, "le dossier est celui du journal %q, la clé de confiance celle du journal %q",
 			"the bundle is for log %q, the trusted key for log %q"), c.Report.Origin, key.Origin))
@@ -78,7 +78,7 @@ func checkSince(c *bundleCheck, path string, key trustedKey) {
 		c.Err = err
 		return
 	}
-	trusted, err := audit.ParseCheckpoint(note, c.Report.Origin, key.Pub)
+	trusted, err := audit.ParseCheckpointWithKeys(note, c.Report.Origin, key.all())
 	if err != nil {
 		c.fail(err)
 		return

@@ -46,7 +46,7 @@ it with --hub-key or --hub-key-string to pin a key obtained out of band.`,
 			if err != nil {
 				return err
 			}
-			w, err := audit.NewWatcher(state, key.Origin, key.Pub)
+			w, err := audit.NewWatcherWithKeys(state, key.Origin, key.all())
 			if err != nil {
 				if _, isFailure := audit.FailureOf(err); isFailure {
 					return raiseAlarm(alarm, state, nil, nil, err, af.Lang)
@@ -147,7 +147,7 @@ func watchRound(ctx context.Context, c *auditClient, w *audit.Watcher, key trust
 	if err != nil {
 		return nil, err
 	}
-	cp, err := audit.ParseCheckpoint(note, key.Origin, key.Pub)
+	cp, err := audit.ParseCheckpointWithKeys(note, key.Origin, key.all())
 	if err != nil {
 		return note, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/relais-hub/relais/contracts/seal"
+	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
 )
 
@@ -185,10 +186,10 @@ func backupHub(ctx context.Context, dataDir, out string) (*backupManifest, error
 	// Small files are read once into memory, so each is hashed and
 	// archived from the same bytes even if someone edits it meanwhile.
 	small := map[string][]byte{}
-	for _, name := range []string{hubKeyFile, caseKeyFile, adminTokenFile} {
+	for _, name := range []string{hubKeyFile, hub.HubRetiredKeyFile, caseKeyFile, adminTokenFile} {
 		b, err := readSmallFile(filepath.Join(dataDir, name))
-		if errors.Is(err, fs.ErrNotExist) && name == adminTokenFile {
-			continue // the token came from RELAIS_ADMIN_TOKEN
+		if errors.Is(err, fs.ErrNotExist) && (name == adminTokenFile || name == hub.HubRetiredKeyFile) {
+			continue // the token came from RELAIS_ADMIN_TOKEN; the hub key was never rotated
 		}
 		if err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
@@ -569,7 +570,7 @@ func extractArchive(in, dir string) (*backupManifest, error) {
 // policies/<name>, nothing absolute, hidden or climbing out.
 func validArchivePath(p string) bool {
 	switch p {
-	case storeFile, hubKeyFile, caseKeyFile, adminTokenFile, checkpointFile:
+	case storeFile, hubKeyFile, hub.HubRetiredKeyFile, caseKeyFile, adminTokenFile, checkpointFile:
 		return true
 	}
 	dir, name := path.Split(p)
@@ -628,12 +629,12 @@ func matchAuditState(manifest, store *auditState, staging string) error {
 // files they replace, including a write-ahead log that would otherwise be
 // replayed into the restored store.
 func installRestored(staging, dataDir string) error {
-	for _, name := range []string{storeFile, storeFile + "-wal", storeFile + "-shm", storeFile + "-journal", hubKeyFile, caseKeyFile, adminTokenFile, policiesDir} {
+	for _, name := range []string{storeFile, storeFile + "-wal", storeFile + "-shm", storeFile + "-journal", hubKeyFile, hub.HubRetiredKeyFile, caseKeyFile, adminTokenFile, policiesDir} {
 		if err := os.RemoveAll(filepath.Join(dataDir, name)); err != nil {
 			return err
 		}
 	}
-	for _, name := range []string{storeFile, hubKeyFile, caseKeyFile, adminTokenFile, policiesDir} {
+	for _, name := range []string{storeFile, hubKeyFile, hub.HubRetiredKeyFile, caseKeyFile, adminTokenFile, policiesDir} {
 		src := filepath.Join(staging, name)
 		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -36,7 +36,7 @@ type storedMessage struct {
 // pullInbox drains the inbox into dir. A receipt is sent only after the
 // message is durably on disk, so a power cut in between means a second
 // delivery of a message already kept, never a receipt for a lost one.
-func pullInbox(cmd *cobra.Command, c *agency.Client, dir string, wait time.Duration) (int, error) {
+func pullInbox(cmd *cobra.Command, c *agency.Client, dir string, wait time.Duration, attachDir string) (int, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
@@ -58,6 +58,9 @@ func pullInbox(cmd *cobra.Command, c *agency.Client, dir string, wait time.Durat
 			}
 			if !kept {
 				continue
+			}
+			if err := saveAttachments(cmd, c, o, attachDir); err != nil {
+				return total, err
 			}
 			if o.Envelope.Kind != "receipt" {
 				if _, err := c.Receipt(cmd.Context(), o); err != nil && !agency.IsCode(err, contracts.CodeInvalidTransition) {

@@ -41,7 +41,10 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(policyCmd(), supervisorCmd(), approveCmd(), withdrawCmd())
 	root.AddCommand(importCmd())
 	root.AddCommand(backupCmd(), restoreCmd())
+	root.AddCommand(hubCmd())
 	root.AddCommand(benchCmd())
+	root.AddCommand(statsCmd(), directoryCmd())
+	root.AddCommand(agentCmd())
 	return root
 }
 

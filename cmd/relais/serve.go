@@ -24,12 +24,13 @@ import (
 	"github.com/spf13/cobra"
 
 	relaisamqp "github.com/relais-hub/relais/adapters/amqp"
+	"github.com/relais-hub/relais/adapters/console"
 	"github.com/relais-hub/relais/adapters/httpapi"
 	"github.com/relais-hub/relais/adapters/sqlstore"
-	"github.com/relais-hub/relais/contracts/seal"
 	"github.com/relais-hub/relais/hub"
 	"github.com/relais-hub/relais/hub/audit"
 	"github.com/relais-hub/relais/hub/policy"
+	"github.com/relais-hub/relais/hub/stats"
 	"github.com/relais-hub/relais/policies"
 )
 
@@ -52,7 +53,19 @@ type hubOptions struct {
 	// hub's exchanges and queues: `relais bench` runs a hub on a shared
 	// broker without touching the production hub's queues.
 	BrokerPrefix string
-	Logger       *slog.Logger
+	// Console serves the web console for auditors and operators under
+	// /console/ on the same listener (adapters/console).
+	Console bool
+	Logger  *slog.Logger
+	// Limits bounds request sizes and rates; `relais serve` sets rate
+	// limits from its flags, other callers (bench, demo) run without.
+	Limits httpapi.Limits
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (0: httpapi.DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
+	// HubKeyPassphraseFile names a file holding the passphrase of an
+	// encrypted hub.jwk (else RELAIS_HUB_KEY_PASSPHRASE; else plain).
+	HubKeyPassphraseFile string
 }
 
 // runningHub is a started hub and its HTTP server.
@@ -90,6 +103,13 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Policies, "policies", envOr("RELAIS_POLICIES", ""), "directory of corridor agreements, reloaded on change (default DATA/policies, seeded with the shipped agreements) (RELAIS_POLICIES)")
 	cmd.Flags().StringVar(&opts.Instance, "instance", envOr("RELAIS_INSTANCE", ""), "name of this hub process among several sharing a store, stable across restarts (default: host name) (RELAIS_INSTANCE)")
 	cmd.Flags().StringVar(&opts.HubID, "hub-id", envOr("RELAIS_HUB_ID", "relais-hub"), "hub identity, the audience of agency tokens (RELAIS_HUB_ID)")
+	cmd.Flags().BoolVar(&opts.Console, "console", envOr("RELAIS_CONSOLE", "") == "1", "serve the web console for auditors and operators under /console/ (RELAIS_CONSOLE=1)")
+	cmd.Flags().Float64Var((*float64)(&opts.Limits.Rate.CallerRate), "rate-caller", 50, "requests per second each agency or auditor may make, sustained; 0 disables")
+	cmd.Flags().IntVar(&opts.Limits.Rate.CallerBurst, "rate-caller-burst", 200, "requests an agency or auditor may make at once")
+	cmd.Flags().Float64Var((*float64)(&opts.Limits.Rate.IPRate), "rate-ip", 50, "requests per second per client address, for requests naming no agency or auditor and for refused ones; 0 disables")
+	cmd.Flags().IntVar(&opts.Limits.Rate.IPBurst, "rate-ip-burst", 200, "requests a client address may make at once")
+	cmd.Flags().DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", httpapi.DefaultReadHeaderTimeout, "time a client has to send its request headers before the connection is closed")
+	cmd.Flags().StringVar(&opts.HubKeyPassphraseFile, "hub-key-passphrase-file", envOr("RELAIS_HUB_KEY_PASSPHRASE_FILE", ""), "file (mode 0600) holding the passphrase of an encrypted hub.jwk; RELAIS_HUB_KEY_PASSPHRASE also works (RELAIS_HUB_KEY_PASSPHRASE_FILE)")
 	return cmd
 }
 
@@ -102,10 +122,11 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	key, err := loadOrCreateHubKey(filepath.Join(o.Data, "hub.jwk"))
+	hubKeyFiles, keySet, err := loadHubKeys(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	key := keySet.Current
 	caseKey, err := loadOrCreateSecret(filepath.Join(o.Data, "case.key"), 32)
 	if err != nil {
 		return nil, err
@@ -139,8 +160,19 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Registerer: reg, Transport: transport, Instance: o.Instance, Corridors: corridors})
+	attachmentSvc, err := openAttachments(o, store)
 	if err != nil {
+		closeTransport()
+		store.Close()
+		return nil, err
+	}
+	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Registerer: reg, Transport: transport, Instance: o.Instance, Corridors: corridors, Attachments: attachmentSvc})
+	if err != nil {
+		closeTransport()
+		store.Close()
+		return nil, err
+	}
+	if err := h.UseHubKeyStore(hubKeyFiles, keySet.Retired); err != nil {
 		closeTransport()
 		store.Close()
 		return nil, err
@@ -167,9 +199,20 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	}
 	ops := hub.NewOpsCollector(h, hub.OpsOptions{Ready: ready})
 	reg.MustRegister(ops)
+	thresholds := stats.AgreementThresholds{Agreements: corridors}
 	api := httpapi.New(httpapi.Config{Hub: h, AdminToken: adminToken, Gatherer: reg, Logger: o.Logger,
-		Ready: ready, AgencySeen: ops.AgencySeen})
-	ln, err := net.Listen("tcp", o.Listen)
+		Ready: ready, AgencySeen: ops.AgencySeen, Limits: o.Limits, StatsThresholds: thresholds})
+	// The statistics indexer keeps each opening's purpose and age band
+	// before an erasure can empty the envelope (hub/stats).
+	go (&stats.Indexer{Source: store, Logger: o.Logger}).Run(policyCtx)
+	handler := http.Handler(api)
+	if o.Console {
+		handler, err = console.MountHub(api, console.HubConfig{Hub: h, AdminToken: adminToken, Corridors: corridors, Logger: o.Logger})
+	}
+	var ln net.Listener
+	if err == nil {
+		ln, err = net.Listen("tcp", o.Listen)
+	}
 	if err != nil {
 		stopWatcher()
 		h.Close()
@@ -178,14 +221,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second, // inbox long-polls last up to 60 s
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
+	srv := httpapi.NewHTTPServer(handler, httpapi.ServerTimeouts{ReadHeader: o.ReadHeaderTimeout})
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("http server", "err", err)
@@ -349,24 +385,6 @@ func redactURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
-}
-
-func loadOrCreateHubKey(path string) (jwk.Key, error) {
-	k, err := seal.ReadKeyFile(path)
-	if err == nil {
-		return k, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("hub key: %w", err)
-	}
-	k, err = seal.GenerateSigningKey(seal.NewKID("hub#sig"))
-	if err != nil {
-		return nil, err
-	}
-	if err := seal.WriteKeyFile(path, k); err != nil {
-		return nil, err
-	}
-	return k, nil
 }
 
 // loadOrCreateSecret reads a secret file, or creates it with n random bytes

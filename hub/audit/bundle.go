@@ -83,7 +83,13 @@ func BuildBundle(ctx context.Context, q Querier, l *Log, indexes []uint64) (*Bun
 	if err != nil {
 		return nil, fmt.Errorf("audit: bundle: %w", err)
 	}
-	key, err := NewHubKey(l.origin, l.pub)
+	// The bundle names the key that signed its checkpoint: the current
+	// one, or a retired one if no checkpoint was signed since a rotation.
+	signer, err := l.SignerOf(cp.Note)
+	if err != nil {
+		return nil, fmt.Errorf("audit: bundle: %w", err)
+	}
+	key, err := NewHubKey(l.origin, signer)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func BuildBundle(ctx context.Context, q Querier, l *Log, indexes []uint64) (*Bun
 // AddConsistency adds a proof that the bundle's checkpoint extends the
 // stored checkpoint of size fromSize.
 func (b *Bundle) AddConsistency(ctx context.Context, q Querier, l *Log, fromSize uint64) error {
-	to, err := ParseCheckpoint([]byte(b.Checkpoint), l.origin, l.pub)
+	to, err := l.ParseCheckpoint([]byte(b.Checkpoint))
 	if err != nil {
 		return fmt.Errorf("audit: bundle consistency: %w", err)
 	}
@@ -184,9 +190,23 @@ type rawBundleEvent struct {
 // proof. Every failure is listed in the report; the returned error is the
 // first of them (a *contracts.Problem wrapping a *Failure).
 func VerifyBundle(data []byte, pub ed25519.PublicKey) (Report, error) {
+	return VerifyBundleWithKeys(data, []ed25519.PublicKey{pub})
+}
+
+// VerifyBundleWithKeys is VerifyBundle for a set of trusted hub keys: the
+// current one and those retired by rotations (GET /v1/audit/keys). The
+// bundle must name one of them, and each of its checkpoints must be signed
+// by one of them: a bundle built after a rotation proves its consistency
+// with a checkpoint signed before it.
+func VerifyBundleWithKeys(data []byte, pubs []ed25519.PublicKey) (Report, error) {
 	var rep Report
-	if len(pub) != ed25519.PublicKeySize {
-		return rep, fmt.Errorf("audit: verify bundle: the hub public key must be %d bytes, got %d", ed25519.PublicKeySize, len(pub))
+	if len(pubs) == 0 {
+		return rep, errors.New("audit: verify bundle: no trusted hub key")
+	}
+	for _, pub := range pubs {
+		if len(pub) != ed25519.PublicKeySize {
+			return rep, fmt.Errorf("audit: verify bundle: the hub public key must be %d bytes, got %d", ed25519.PublicKeySize, len(pub))
+		}
 	}
 	fail := func(err error) error {
 		if f, ok := FailureOf(err); ok {
@@ -210,17 +230,25 @@ func VerifyBundle(data []byte, pub ed25519.PublicKey) (Report, error) {
 			"unknown bundle format %q (want %q)", "format de dossier inconnu %q (attendu %q)", b.Format, BundleFormat))
 	}
 	rep.Origin = b.Origin
-	want, err := NewHubKey(b.Origin, pub)
-	if err != nil {
-		return rep, fail(failure(contracts.CodeAuditBundleInvalid, ErrBundleMalformed,
-			"the bundle origin %q is not a valid log name", "l'origine %q du dossier n'est pas un nom de journal valide", b.Origin))
+	var want HubKey
+	named := false
+	for _, pub := range pubs {
+		k, err := NewHubKey(b.Origin, pub)
+		if err != nil {
+			return rep, fail(failure(contracts.CodeAuditBundleInvalid, ErrBundleMalformed,
+				"the bundle origin %q is not a valid log name", "l'origine %q du dossier n'est pas un nom de journal valide", b.Origin))
+		}
+		if want.NoteVerifier == "" {
+			want = k
+		}
+		named = named || b.HubPublicKey == k
 	}
-	if b.HubPublicKey != want {
+	if !named {
 		return rep, fail(failure(contracts.CodeAuditBundleInvalid, ErrKeyMismatch,
 			"the bundle names hub key %s but the trusted key is %s", "le dossier indique la clé du hub %s mais la clé de confiance est %s",
 			b.HubPublicKey.NoteVerifier, want.NoteVerifier))
 	}
-	cp, err := ParseCheckpoint([]byte(b.Checkpoint), b.Origin, pub)
+	cp, err := ParseCheckpointWithKeys([]byte(b.Checkpoint), b.Origin, pubs)
 	if err != nil {
 		return rep, fail(err)
 	}
@@ -243,7 +271,7 @@ func VerifyBundle(data []byte, pub ed25519.PublicKey) (Report, error) {
 		rep.Verified = append(rep.Verified, VerifiedEvent{Index: e.Index, Event: ev})
 	}
 	if b.Consistency != nil {
-		from, err := ParseCheckpoint([]byte(b.Consistency.FromCheckpoint), b.Origin, pub)
+		from, err := ParseCheckpointWithKeys([]byte(b.Consistency.FromCheckpoint), b.Origin, pubs)
 		if err == nil {
 			err = VerifyConsistency(from, cp, b.Consistency.Proof)
 		}

@@ -43,7 +43,7 @@ func (l *Log) Checkpoint(ctx context.Context, db *sql.DB) (SignedCheckpoint, err
 // sign builds the signed note of (size, root).
 func (l *Log) sign(size uint64, root []byte) (SignedCheckpoint, error) {
 	body := tlog.Checkpoint{Origin: l.origin, Size: size, Hash: root}
-	text, err := note.Sign(&note.Note{Text: string(body.Marshal())}, l.signer)
+	text, err := note.Sign(&note.Note{Text: string(body.Marshal())}, l.signers()...)
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("audit: sign checkpoint: %w", err)
 	}
@@ -51,7 +51,8 @@ func (l *Log) sign(size uint64, root []byte) (SignedCheckpoint, error) {
 }
 
 // LatestCheckpoint returns the largest stored checkpoint, verified with the
-// log's own key (a damaged row is an error, not something to publish).
+// log's keys, current or retired (a damaged row is an error, not something
+// to publish).
 func (l *Log) LatestCheckpoint(ctx context.Context, q Querier) (SignedCheckpoint, error) {
 	return l.readCheckpoint(ctx, q, `SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`)
 }
@@ -73,7 +74,7 @@ func (l *Log) readCheckpoint(ctx context.Context, q Querier, query string, args 
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
 	}
-	cp, err := ParseCheckpoint([]byte(text), l.origin, l.pub)
+	cp, err := l.ParseCheckpoint([]byte(text))
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("audit: stored checkpoint: %w", err)
 	}

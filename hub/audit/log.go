@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -37,11 +38,18 @@ type Config struct {
 // own: everything lives in the database, so several hub processes sharing one
 // PostgreSQL database append to one log.
 type Log struct {
-	origin      string
-	dialect     string
+	origin  string
+	dialect string
+	// mu guards the keys, which a hub key rotation changes while the log
+	// runs (keyring.go): pub, signer and verifierKey are the current key,
+	// retired the earlier ones, handover the previous key while a
+	// rotation's checkpoint is co-signed.
+	mu          sync.RWMutex
 	pub         ed25519.PublicKey
 	signer      note.Signer
 	verifierKey string
+	retired     []ed25519.PublicKey
+	handover    *rotation
 	now         func() time.Time
 	ranges      *compact.RangeFactory
 	headQuery   string
@@ -107,10 +115,18 @@ func New(cfg Config) (*Log, error) {
 func (l *Log) Origin() string { return l.origin }
 
 // PublicKey is the key auditors verify checkpoints with.
-func (l *Log) PublicKey() ed25519.PublicKey { return l.pub }
+func (l *Log) PublicKey() ed25519.PublicKey {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.pub
+}
 
 // VerifierKey is the note verifier key string of the log's signing key.
-func (l *Log) VerifierKey() string { return l.verifierKey }
+func (l *Log) VerifierKey() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.verifierKey
+}
 
 // Head returns the current size and root hash of the log.
 func (l *Log) Head(ctx context.Context, q Querier) (size uint64, root []byte, err error) {

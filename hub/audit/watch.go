@@ -18,8 +18,10 @@ type Watcher struct {
 	mu     sync.Mutex
 	path   string
 	origin string
-	pub    ed25519.PublicKey
-	last   *SignedCheckpoint
+	// pubs are the trusted hub keys: the current one and those retired by
+	// rotations (keyring.go).
+	pubs []ed25519.PublicKey
+	last *SignedCheckpoint
 }
 
 // NewWatcher returns a Watcher whose state lives in statePath. An existing
@@ -27,7 +29,14 @@ type Watcher struct {
 // missing file means nothing was seen yet, and the first checkpoint observed
 // is trusted as the starting point.
 func NewWatcher(statePath, origin string, pub ed25519.PublicKey) (*Watcher, error) {
-	w := &Watcher{path: statePath, origin: origin, pub: pub}
+	return NewWatcherWithKeys(statePath, origin, []ed25519.PublicKey{pub})
+}
+
+// NewWatcherWithKeys is NewWatcher trusting a set of hub keys (GET
+// /v1/audit/keys): a checkpoint signed by any of them is accepted, so the
+// watch goes on across a hub key rotation.
+func NewWatcherWithKeys(statePath, origin string, pubs []ed25519.PublicKey) (*Watcher, error) {
+	w := &Watcher{path: statePath, origin: origin, pubs: pubs}
 	data, err := os.ReadFile(statePath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return w, nil
@@ -35,7 +44,7 @@ func NewWatcher(statePath, origin string, pub ed25519.PublicKey) (*Watcher, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit: watcher state: %w", err)
 	}
-	cp, err := ParseCheckpoint(data, origin, pub)
+	cp, err := ParseCheckpointWithKeys(data, origin, pubs)
 	if err != nil {
 		return nil, fmt.Errorf("audit: watcher state %s: %w", statePath, err)
 	}
@@ -60,7 +69,7 @@ func (w *Watcher) Last() (SignedCheckpoint, bool) {
 // missing proof (ErrMissingProof) or an inconsistent one (ErrInconsistent).
 // On error the state is unchanged.
 func (w *Watcher) Observe(newCP []byte, consistency [][]byte) error {
-	cp, err := ParseCheckpoint(newCP, w.origin, w.pub)
+	cp, err := ParseCheckpointWithKeys(newCP, w.origin, w.pubs)
 	if err != nil {
 		return err
 	}
