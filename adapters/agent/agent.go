@@ -132,6 +132,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Agent, error) {
 	if a.db, err = openStore(ctx, filepath.Join(dir, databaseFile)); err != nil {
 		return nil, err
 	}
+	if n := a.sweepLeftovers(ctx, time.Now()); n > 0 {
+		a.log.InfoContext(ctx, "removed files left by an interrupted run", "files", n)
+	}
 	a.wireClients()
 	return a, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relais-hub/relais/adapters/agency"
 	"github.com/relais-hub/relais/adapters/agent"
 	"github.com/relais-hub/relais/contracts"
 )
@@ -28,7 +29,7 @@ type sentFile struct {
 
 // writeOriginals writes count files of size pseudo-random bytes (from
 // rng: a logged seed replays them) and returns them with their SHA-256.
-func writeOriginals(t *testing.T, dir string, count int, size int64, rng *rand.Rand) []sentFile {
+func writeOriginals(t testing.TB, dir string, count int, size int64, rng *rand.Rand) []sentFile {
 	t.Helper()
 	var key [32]byte
 	for i := range key {
@@ -111,10 +112,10 @@ type attachmentCheck struct {
 // byte-identical to the original (SHA-256 of the plaintext), and that the
 // hub holds exactly one complete ciphertext per attachment, matching the
 // signed digest and size, and no upload left partial.
-func assertAttachmentsArrivedOnce(t *testing.T, hubData string, recipient *site, files []sentFile) attachmentCheck {
+func assertAttachmentsArrivedOnce(t testing.TB, hubData string, recipient *site, files []sentFile) attachmentCheck {
 	t.Helper()
 	var chk attachmentCheck
-	a := recipient.open(t)
+	a := openSite(t, recipient)
 	defer a.Close()
 	refs := map[string]contracts.AttachmentRef{}
 	for _, f := range files {
@@ -153,7 +154,7 @@ func assertAttachmentsArrivedOnce(t *testing.T, hubData string, recipient *site,
 
 // countReceivedDir checks that a message's directory holds one received
 // file, counting the partial downloads a kill left beside it.
-func (chk *attachmentCheck) countReceivedDir(t *testing.T, dir, attachmentID string) {
+func (chk *attachmentCheck) countReceivedDir(t testing.TB, dir, attachmentID string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -175,7 +176,7 @@ func (chk *attachmentCheck) countReceivedDir(t *testing.T, dir, attachmentID str
 
 // checkHubBlobs compares the hub's attachment store with the references
 // and returns how many blobs it holds beyond them.
-func checkHubBlobs(t *testing.T, store string, refs map[string]contracts.AttachmentRef) (extra int) {
+func checkHubBlobs(t testing.TB, store string, refs map[string]contracts.AttachmentRef) (extra int) {
 	t.Helper()
 	complete, err := os.ReadDir(filepath.Join(store, "complete"))
 	if err != nil {
@@ -267,7 +268,7 @@ func countDeliveries(t *testing.T, hubURL string, sender, recipient *site, ids [
 			c.Lost++
 		}
 		c.Duplicates += max(0, receipts[id]-1)
-		trail, err := client.Trail(context.Background(), id)
+		trail, err := trailWithin(client, id, 30*time.Second)
 		if err != nil {
 			t.Fatalf("trail %s: %v", id, err)
 		}
@@ -285,4 +286,18 @@ func countDeliveries(t *testing.T, hubURL string, sender, recipient *site, ids [
 		c.Duplicates += max(0, accepted-1) + max(0, delivered-1)
 	}
 	return c
+}
+
+// trailWithin fetches a trail, waiting out the hub's rate limit: reading
+// every trail twice (assertExactlyOnce, then the counts) goes past the
+// burst an agency is allowed (200 requests, then 50 a second).
+func trailWithin(c *agency.Client, id string, patience time.Duration) (agency.Trail, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		trail, err := c.Trail(context.Background(), id)
+		if !agency.IsCode(err, contracts.CodeRateLimited) || time.Now().After(deadline) {
+			return trail, err
+		}
+		time.Sleep(time.Second)
+	}
 }

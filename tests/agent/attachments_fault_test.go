@@ -33,6 +33,11 @@ import (
 //     soakAttachmentKBps), split off by laneRouter, with the same resets,
 //     outage and kills.
 //
+// Toxiproxy's bandwidth toxic throttles each connection on its own: a
+// site's concurrent connections (a long-poll, a submission, a chunk) each
+// get the link's rate, so a site moves more in aggregate than one modem
+// would. Every single exchange is as slow as on the modem.
+//
 // Both check the same things: every referral accepted, delivered, stored
 // and receipted once (assertExactlyOnce), every file stored once by the
 // recipient agent, decrypted and byte-identical to the original (SHA-256),
@@ -197,6 +202,7 @@ func runFaults(t *testing.T, run faultRun) faultReport {
 	files := writeOriginals(t, n.Root, run.Attachments, run.AttachmentSize, rng)
 	hub := &hubProcess{data: n.Hub.Data}
 	peaks := watchPeakMemory(250*time.Millisecond, map[string]func() int{"hub": hub.pid, senderID: ci.pid, recipientID: ml.pid})
+	t.Cleanup(func() { peaks.halt() })
 	ci.mustStart(t)
 	ml.mustStart(t)
 	relaistest.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
@@ -313,6 +319,10 @@ func runFaults(t *testing.T, run faultRun) faultReport {
 	bg.check(t)
 	rep.Peaks = peaks.halt()
 	rep.peakText = peaks.String()
+	// Everything settled: the agents rest while the stores are read (and
+	// leave the hub's rate limit to the trail reads).
+	ci.stop()
+	ml.stop()
 	rep.Resets, rep.AgentKills, rep.ComposeKills = resets.Load(), kills.Load(), int64(composeKills)
 	if rep.Resets == 0 {
 		t.Errorf("no connection was dropped: the resets were not exercised")

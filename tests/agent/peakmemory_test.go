@@ -26,6 +26,7 @@ type peakMemory struct {
 	mu       sync.Mutex
 	peak     map[string]int64
 	stop     chan struct{}
+	stopOnce sync.Once
 	done     sync.WaitGroup
 }
 
@@ -69,9 +70,10 @@ func (p *peakMemory) sample() {
 	}
 }
 
-// halt stops sampling, after a last sample, and returns the peaks.
+// halt stops sampling, after a last sample, and returns the peaks; it may
+// be called again (from a cleanup).
 func (p *peakMemory) halt() map[string]int64 {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	p.done.Wait()
 	p.sample()
 	p.mu.Lock()
