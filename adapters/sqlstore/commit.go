@@ -241,11 +241,23 @@ func (s *Store) commitAlone(u *pendingUpdate) error {
 	if err != nil {
 		return err
 	}
-	if err := u.fn(t); err != nil {
+	if err := u.run(t); err != nil {
 		_ = t.tx.tx.Rollback()
 		return err
 	}
 	return t.commit()
+}
+
+// run calls the update's function. A panic in it becomes that update's
+// error: it runs on the writer goroutine, where an unrecovered panic would
+// take every other update, and the hub, down with it.
+func (u *pendingUpdate) run(t *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("update panicked: %v", r)
+		}
+	}()
+	return u.fn(t)
 }
 
 // commitTogether runs each update in a savepoint of one transaction and
@@ -272,7 +284,7 @@ func (s *Store) commitTogether(batch []*pendingUpdate) ([]error, error) {
 			continue
 		}
 		logged := t.events.Len()
-		if errs[i] = u.fn(t); errs[i] != nil {
+		if errs[i] = u.run(t); errs[i] != nil {
 			if _, err := raw.ExecContext(ctx, `ROLLBACK TO SAVEPOINT relais_update`); err != nil {
 				return abort(fmt.Errorf("rollback to savepoint: %w", err))
 			}

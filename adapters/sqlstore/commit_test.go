@@ -129,3 +129,56 @@ func TestUpdateWithCancelledContextChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A panicking update fails on its own; the store's writer goes on serving
+// the others.
+func TestAPanickingUpdateFailsAloneAndTheWriterGoesOn(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		seed(t, s, "ml-dnpef", "ci-dpe")
+		err := s.Update(ctx, func(tx hub.Tx) error {
+			if err := tx.InsertMessage(ctx, msg("01JPANIC00000000000000000", "ci-dpe", "ml-dnpef")); err != nil {
+				return err
+			}
+			panic("a bug in a use case")
+		})
+		if err == nil {
+			t.Fatal("a panicking update reported success")
+		}
+		if _, err := s.Message(ctx, "01JPANIC00000000000000000"); !errors.Is(err, hub.ErrNotFound) {
+			t.Fatalf("the panicking update's write was kept (err=%v)", err)
+		}
+		// The same inside a group commit: the others still commit.
+		var wg sync.WaitGroup
+		errs := make([]error, 30)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("01JAFTER%018d", i)
+				errs[i] = s.Update(ctx, func(tx hub.Tx) error {
+					if err := tx.InsertMessage(ctx, msg(id, "ci-dpe", "ml-dnpef")); err != nil {
+						return err
+					}
+					if i == 7 {
+						panic("a bug in a use case")
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			_, found := s.Message(ctx, fmt.Sprintf("01JAFTER%018d", i))
+			if i == 7 {
+				if err == nil || !errors.Is(found, hub.ErrNotFound) {
+					t.Fatalf("the panicking update in a batch: err=%v, its write kept=%v", err, found == nil)
+				}
+				continue
+			}
+			if err != nil || found != nil {
+				t.Fatalf("update %d next to a panicking one: err=%v, read=%v", i, err, found)
+			}
+		}
+	})
+}
