@@ -124,6 +124,12 @@ const (
 	CodeRateLimited Code = "rate_limited"
 )
 
+// Key administration (hub/auditor_keys.go): a party's last valid key
+// cannot be revoked; its replacement is added first.
+const (
+	CodeLastValidKey Code = "last_valid_key"
+)
+
 // problemSpec is one row of the refusal table.
 type problemSpec struct {
 	Status int
@@ -209,6 +215,8 @@ var problemTable = map[Code]problemSpec{
 
 	CodeUnsupportedEncoding:  {http.StatusUnsupportedMediaType, "Encodage du contenu non pris en charge : envoyez le corps tel quel ou compressé en gzip.", "Unsupported content encoding: send the body as is or gzip-compressed."},
 	CodeDecompressedTooLarge: {http.StatusRequestEntityTooLarge, "Le contenu décompressé dépasse la taille autorisée : requête refusée (bombe de décompression ?).", "The decompressed body exceeds the size limit: request refused (decompression bomb?)."},
+
+	CodeLastValidKey: {http.StatusConflict, "C'est la dernière clé valide : ajoutez d'abord sa remplaçante, puis révoquez-la.", "This is the last valid key: add its replacement first, then revoke it."},
 
 	CodeRateLimited: {http.StatusTooManyRequests, "Trop de requêtes : attendez le délai indiqué (Retry-After) avant de réessayer.", "Too many requests: wait for the time given (Retry-After) before retrying."},
 }

@@ -61,12 +61,14 @@ func (h *Hub) RegisterAuditor(ctx context.Context, r AuditorRegistration, actor 
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxAuditorNameRunes {
 		return Auditor{}, contracts.Refuse(contracts.CodeAuditorInvalid, "name must be 1 to %d characters", maxAuditorNameRunes)
 	}
-	if err := h.checkAuditorKeys(ctx, r.JWKS); err != nil {
-		return Auditor{}, err
-	}
+	// An auditor registered twice is told so, before its keys are found
+	// taken (by itself).
 	if _, err := h.store.Auditor(ctx, r.ID); err == nil {
 		return Auditor{}, contracts.Refuse(contracts.CodeAuditorExists, "auditor %s is already registered", r.ID)
 	} else if !errors.Is(err, ErrNotFound) {
+		return Auditor{}, err
+	}
+	if err := h.checkAuditorKeys(ctx, r.JWKS); err != nil {
 		return Auditor{}, err
 	}
 	a := Auditor{ID: r.ID, Name: name, JWKS: r.JWKS, RegisteredAt: h.now()}
@@ -87,25 +89,23 @@ func (h *Hub) RegisterAuditor(ctx context.Context, r AuditorRegistration, actor 
 }
 
 // checkAuditorKeys admits a JWKS of Ed25519 signing keys whose kids no
-// agency uses.
+// agency and no auditor uses or used (auditor_keys.go).
 func (h *Hub) checkAuditorKeys(ctx context.Context, jwks []byte) error {
 	set, err := seal.ParseSet(jwks)
 	if err != nil {
 		return contracts.Refuse(contracts.CodeAuditorInvalid, "jwks: %s", contracts.AsProblem(err).Detail)
 	}
-	if err := h.directory.Reload(ctx); err != nil {
+	taken, err := h.kidsTaken(ctx)
+	if err != nil {
 		return err
 	}
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
-		kid, _ := k.KeyID()
-		alg, _ := k.Algorithm()
-		use, _ := k.KeyUsage()
-		if use != string(jwk.ForSignature) || alg.String() != seal.AlgEdDSA {
-			return contracts.Refuse(contracts.CodeAuditorInvalid, "jwks: key %q must be an Ed25519 signing key (alg EdDSA, use sig)", kid)
+		if err := checkAuditorKey(k); err != nil {
+			return contracts.Refuse(contracts.CodeAuditorInvalid, "jwks: %s", contracts.AsProblem(err).Detail)
 		}
-		if h.directory.kidTaken(kid) {
-			return contracts.Refuse(contracts.CodeAuditorInvalid, "jwks: kid %q is already registered by an agency", kid)
+		if kid, _ := k.KeyID(); taken(kid) {
+			return contracts.Refuse(contracts.CodeAuditorInvalid, "jwks: kid %q is already registered", kid)
 		}
 	}
 	return nil

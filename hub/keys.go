@@ -87,7 +87,8 @@ func (h *Hub) AddAgencyKey(ctx context.Context, agency string, publicJWK []byte,
 	if use != "sig" && use != "enc" {
 		return KeyInfo{}, contracts.Refuse(contracts.CodeAgencyInvalid, "key %q must have use sig or enc", kid)
 	}
-	if err := h.directory.Reload(ctx); err != nil {
+	kidTaken, err := h.kidsTaken(ctx)
+	if err != nil {
 		return KeyInfo{}, err
 	}
 	a, err := h.directory.Agency(ctx, agency)
@@ -96,7 +97,7 @@ func (h *Hub) AddAgencyKey(ctx context.Context, agency string, publicJWK []byte,
 	} else if err != nil {
 		return KeyInfo{}, err
 	}
-	if h.directory.kidTaken(kid) {
+	if kidTaken(kid) {
 		return KeyInfo{}, contracts.Refuse(contracts.CodeAgencyInvalid, "kid %q is already registered", kid)
 	}
 	current, err := seal.ParseSet(a.JWKS)

@@ -42,7 +42,10 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 	if err != nil {
 		return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "jwks: %v", contracts.AsProblem(err).Detail)
 	}
-	if err := h.directory.Reload(ctx); err != nil {
+	// Kids are unique across agencies and auditors: a token's kid names
+	// one key of one party.
+	kidTaken, err := h.kidsTaken(ctx)
+	if err != nil {
 		return Agency{}, err
 	}
 	if _, err := h.directory.Agency(ctx, r.ID); err == nil {
@@ -52,7 +55,7 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
 		kid, _ := k.KeyID()
-		if h.directory.kidTaken(kid) {
+		if kidTaken(kid) {
 			return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "kid %q is already registered", kid)
 		}
 		switch use, _ := k.KeyUsage(); use {
@@ -82,7 +85,7 @@ func (h *Hub) RegisterAgency(ctx context.Context, r Registration, actor string) 
 			if use, _ := k.KeyUsage(); use != "sig" {
 				return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "supervisor key %q must be a signing key", kid)
 			}
-			if seen[kid] || h.directory.kidTaken(kid) {
+			if seen[kid] || kidTaken(kid) {
 				return Agency{}, contracts.Refuse(contracts.CodeAgencyInvalid, "kid %q is already registered", kid)
 			}
 			seen[kid] = true

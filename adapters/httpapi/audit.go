@@ -17,6 +17,7 @@ import (
 // an auditor_query event before it is answered.
 func (s *Server) registerAuditRoutes() {
 	s.mux.HandleFunc("POST /v1/auditors", s.postAuditor)
+	s.registerAuditorKeyRoutes()
 	s.mux.HandleFunc("GET /v1/audit/events", s.getAuditEvents)
 	s.mux.HandleFunc("GET /v1/audit/checkpoint", s.getAuditCheckpoint)
 	s.mux.HandleFunc("POST /v1/audit/checkpoint", s.postAuditCheckpoint)

@@ -59,6 +59,9 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''
 	// statistics authorities, and the versions of agencies' directory
 	// records.
 	{9, statsDirectoryDDL("BLOB"), statsDirectoryDDL("BYTEA"), nil},
+	// Auditor key rotation and revocation (auditor_keys.go): when each
+	// auditor key was added and, once revoked, since when.
+	{10, auditorKeysDDL("BLOB"), auditorKeysDDL("BYTEA"), nil},
 }
 
 // lifecycleDDL is migration 3; the dialects differ only in the

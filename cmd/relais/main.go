@@ -37,7 +37,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(serveCmd(), agencyCmd(), sendCmd(), inboxCmd(), answerCmd(true), answerCmd(false), trailCmd(), demoCmd())
 	root.AddCommand(transfersCmd())
-	root.AddCommand(auditorCmd(), auditCmd())
+	root.AddCommand(auditorWithKeyCmd(), auditCmd())
 	root.AddCommand(policyCmd(), supervisorCmd(), approveCmd(), withdrawCmd())
 	root.AddCommand(importCmd())
 	root.AddCommand(backupCmd(), restoreCmd())
