@@ -198,7 +198,8 @@ func (h *Hub) signReceipt(r AcceptanceReceipt) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	jws, err := seal.Sign(payload, h.hubKeys.signing(), ReceiptTyp)
+	key := h.hubKeys.signing()
+	jws, err := seal.SignWith(payload, key, key.KeyID(), ReceiptTyp)
 	if err != nil {
 		return nil, fmt.Errorf("sign receipt: %w", err)
 	}

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -56,9 +55,14 @@ const embeddedDeliveryLanes = 16
 type Config struct {
 	// ID is the hub's identity: the audience of agency tokens.
 	ID string
-	// Key is the hub's private Ed25519 signing key (receipts, checkpoints).
-	Key   jwk.Key
-	Store Store
+	// Key is the hub's private Ed25519 signing key (receipts, checkpoints);
+	// Signer, when set, replaces it (a key on a PKCS#11 token).
+	Key    jwk.Key
+	Signer HubSigner
+	// HubKeyReload is how often the hub reads its key store again to take
+	// a key another hub process rotated (default 30 s; UseHubKeyStore).
+	HubKeyReload time.Duration
+	Store        Store
 	// Transport defaults to an in-process Watermill GoChannel.
 	Transport *Transport
 	// CaseKey keys the HMAC that turns case references into digests.
@@ -131,13 +135,16 @@ func (c *Config) setDefaults() {
 	if c.TimerInterval <= 0 {
 		c.TimerInterval = 30 * time.Second
 	}
+	if c.HubKeyReload <= 0 {
+		c.HubKeyReload = 30 * time.Second
+	}
 }
 
 func (c *Config) validate() error {
 	switch {
 	case c.ID == "":
 		return errors.New("hub: ID is required")
-	case c.Key == nil:
+	case c.Key == nil && c.Signer == nil:
 		return errors.New("hub: signing key is required")
 	case c.Store == nil:
 		return errors.New("hub: store is required")
@@ -191,9 +198,17 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pub, err := cfg.Key.PublicKey()
+	signer := cfg.Signer
+	if signer == nil {
+		s, err := NewHubSigner(cfg.Key)
+		if err != nil {
+			return nil, err
+		}
+		signer = s
+	}
+	keys, err := newHubKeys(signer)
 	if err != nil {
-		return nil, fmt.Errorf("hub key: %w", err)
+		return nil, err
 	}
 	wmLogger := watermill.NewSlogLogger(cfg.Logger.With("component", "watermill"))
 	h := &Hub{
@@ -202,7 +217,7 @@ func New(cfg Config) (*Hub, error) {
 		directory: NewDirectory(cfg.Store),
 		log:       cfg.Logger,
 		metrics:   cfg.Metrics,
-		hubKeys:   newHubKeys(cfg.Key, pub),
+		hubKeys:   keys,
 		relayWake: make(chan struct{}, 1),
 		instance:  cfg.Instance,
 		inboxes:   newNotifier(),
@@ -298,6 +313,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.runTimers(ctx)
 	}()
 	h.runAttachments(ctx)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.reloadHubKeys(ctx, h.cfg.HubKeyReload)
+	}()
 	return nil
 }
 

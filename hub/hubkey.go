@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -21,10 +22,44 @@ import (
 // it replaced stay trusted for what they signed before, and every
 // rotation is an audit event.
 
+// HubSigner is the hub's private signing key: in memory, read from
+// hub.jwk, or held by a PKCS#11 token that signs without ever handing the
+// key out. Public returns an ed25519.PublicKey; Sign is pure Ed25519
+// (crypto.Hash(0)).
+type HubSigner interface {
+	crypto.Signer
+	KeyID() string
+}
+
+// NewHubSigner wraps a private Ed25519 JWK of the profile.
+func NewHubSigner(k jwk.Key) (HubSigner, error) {
+	if k == nil {
+		return nil, errors.New("hub key: no key")
+	}
+	var priv ed25519.PrivateKey
+	if err := jwk.Export(k, &priv); err != nil {
+		return nil, fmt.Errorf("hub key: not an Ed25519 private key: %w", err)
+	}
+	kid, _ := k.KeyID()
+	if kid == "" {
+		return nil, errors.New("hub key: the key has no kid")
+	}
+	return &jwkHubSigner{PrivateKey: priv, kid: kid, key: k}, nil
+}
+
+// jwkHubSigner is a hub key held in memory, as hub.jwk keeps it.
+type jwkHubSigner struct {
+	ed25519.PrivateKey
+	kid string
+	key jwk.Key
+}
+
+func (s *jwkHubSigner) KeyID() string { return s.kid }
+
 // HubKeySet is the hub's keys as they are kept at rest: the current
 // private key and the public keys it replaced, oldest first.
 type HubKeySet struct {
-	Current jwk.Key
+	Current HubSigner
 	Retired []RetiredHubKey
 }
 
@@ -34,11 +69,19 @@ type RetiredHubKey struct {
 	RetiredAt time.Time
 }
 
-// HubKeyStore keeps the hub's key set at rest. SaveHubKeys must leave either
-// the old set or the new one, never a mix, and never a private key readable
-// by others.
+// HubKeyStore keeps the hub's key set: files in the data directory, or a
+// PKCS#11 token. Every hub process sharing a store (the token, or copies of
+// the files) finds a rotation there and takes the new key.
 type HubKeyStore interface {
+	// NewHubKey makes a key for a rotation where the store keeps keys (in
+	// memory for files, on the token for PKCS#11). It signs nothing until
+	// a saved set makes it current.
+	NewHubKey(ctx context.Context) (HubSigner, error)
+	// SaveHubKeys must leave either the old set or the new one, never a
+	// mix, and never a private key readable by others.
 	SaveHubKeys(ctx context.Context, set HubKeySet) error
+	// LoadHubKeys reads the set as it is now.
+	LoadHubKeys(ctx context.Context) (HubKeySet, error)
 }
 
 // HubKeyStatus says whether a hub key signs now.
@@ -59,22 +102,35 @@ type HubKeyInfo struct {
 }
 
 // hubKeys is the hub's key state, shared by the receipt signer, the key
-// listing and rotations.
+// listing, rotations and reloads.
 type hubKeys struct {
 	mu      sync.RWMutex
-	current jwk.Key // private
+	current HubSigner
 	public  jwk.Key
 	retired []RetiredHubKey
 	store   HubKeyStore
-	// rotating serialises rotations.
+	// rotating serialises rotations and reloads.
 	rotating sync.Mutex
 }
 
-func newHubKeys(current, public jwk.Key) *hubKeys {
-	return &hubKeys{current: current, public: public}
+func newHubKeys(current HubSigner) (*hubKeys, error) {
+	pub, err := hubPublicKey(current)
+	if err != nil {
+		return nil, err
+	}
+	return &hubKeys{current: current, public: pub}, nil
 }
 
-func (k *hubKeys) signing() jwk.Key {
+// hubPublicKey is the public JWK of a hub signer.
+func hubPublicKey(s HubSigner) (jwk.Key, error) {
+	p, ok := s.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("hub key: %s is a %T, not an Ed25519 key", s.KeyID(), s.Public())
+	}
+	return seal.SigningPublicKey(p, s.KeyID())
+}
+
+func (k *hubKeys) signing() HubSigner {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.current
@@ -149,9 +205,9 @@ func (h *Hub) AuditHubKeys(ctx context.Context, actor string) ([]HubKeyInfo, err
 //  5. the old private key is dropped; receipts and checkpoints are signed
 //     with the new key alone.
 //
-// actor is who asked ("admin"). Other hub processes sharing the store go on
-// signing with the old key until they are restarted on the new key set;
-// their checkpoints verify, as the old key stays trusted.
+// actor is who asked ("admin"). Other hub processes sharing the key store
+// take the new key at their next reload (ReloadHubKeys); until then they
+// sign with the old one, whose signatures stay valid.
 func (h *Hub) RotateHubKey(ctx context.Context, actor string) (HubKeyInfo, error) {
 	k := h.hubKeys
 	k.rotating.Lock()
@@ -162,17 +218,13 @@ func (h *Hub) RotateHubKey(ctx context.Context, actor string) (HubKeyInfo, error
 	if store == nil {
 		return HubKeyInfo{}, contracts.Refuse(contracts.CodeUnavailable, "this hub was started without a key store: it cannot rotate its key")
 	}
-	next, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
+	next, err := store.NewHubKey(ctx)
+	if err != nil {
+		return HubKeyInfo{}, fmt.Errorf("hub key: making the new key: %w", err)
+	}
+	nextPub, err := hubPublicKey(next)
 	if err != nil {
 		return HubKeyInfo{}, err
-	}
-	nextPub, err := seal.PublicKey(next)
-	if err != nil {
-		return HubKeyInfo{}, err
-	}
-	var nextPriv ed25519.PrivateKey
-	if err := jwk.Export(next, &nextPriv); err != nil {
-		return HubKeyInfo{}, fmt.Errorf("hub key: %w", err)
 	}
 	now := h.now()
 	newSet := HubKeySet{Current: next, Retired: append(append([]RetiredHubKey(nil), retired...), RetiredHubKey{Key: oldPub, RetiredAt: now})}
@@ -189,10 +241,10 @@ func (h *Hub) RotateHubKey(ctx context.Context, actor string) (HubKeyInfo, error
 		return cause
 	}
 	log := h.cfg.Audit
-	if err := log.BeginRotation(nextPriv); err != nil {
+	if err := log.BeginRotation(next); err != nil {
 		return HubKeyInfo{}, restore(err)
 	}
-	newKID, _ := next.KeyID()
+	newKID := next.KeyID()
 	oldKID, _ := oldPub.KeyID()
 	newX, oldX := publicX(nextPub), publicX(oldPub)
 	err = h.store.Update(ctx, func(tx Tx) error {

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ import (
 //
 //   - hub.jwk, the current private key, mode 0600: a JWK, or with a
 //     passphrase a compact JWE (PBES2-HS512+A256KW, A256GCM) holding it;
-//   - hub-keys.json, the public keys retired by rotations, with when.
+//   - hub-keys.json, the public keys: the current one, and those retired by
+//     rotations, with when. It is all a backup or an auditor needs to check
+//     checkpoints, and the only file a hub whose key is on a PKCS#11 token
+//     keeps.
 //
 // Files that group or others can read are refused: a private key others
 // could read must be treated as compromised.
@@ -62,7 +66,7 @@ func (f *HubKeyFiles) LoadOrCreate(ctx context.Context) (HubKeySet, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return set, err
 	}
-	k, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
+	k, err := f.NewHubKey(ctx)
 	if err != nil {
 		return HubKeySet{}, err
 	}
@@ -73,23 +77,40 @@ func (f *HubKeyFiles) LoadOrCreate(ctx context.Context) (HubKeySet, error) {
 	return set, nil
 }
 
+// NewHubKey makes a fresh Ed25519 key in memory; SaveHubKeys writes it.
+func (f *HubKeyFiles) NewHubKey(context.Context) (HubSigner, error) {
+	k, err := seal.GenerateSigningKey(seal.NewKID("hub#sig"))
+	if err != nil {
+		return nil, err
+	}
+	return NewHubSigner(k)
+}
+
+// LoadHubKeys is Load: the files as they are now.
+func (f *HubKeyFiles) LoadHubKeys(context.Context) (HubKeySet, error) { return f.Load() }
+
 // Load reads the key set; fs.ErrNotExist when there is no hub.jwk.
 func (f *HubKeyFiles) Load() (HubKeySet, error) {
 	raw, err := readPrivateFile(filepath.Join(f.dir, HubKeyFile))
 	if err != nil {
 		return HubKeySet{}, err
 	}
-	current, err := ParseHubKeyFile(raw, f.passphrase)
+	key, err := ParseHubKeyFile(raw, f.passphrase)
 	if err != nil {
 		return HubKeySet{}, fmt.Errorf("hub key %s: %w", filepath.Join(f.dir, HubKeyFile), err)
 	}
-	retired, err := f.loadRetired()
+	current, err := NewHubSigner(key)
 	if err != nil {
 		return HubKeySet{}, err
 	}
+	list, err := ReadHubKeyList(f.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return HubKeySet{}, err
+	}
+	retired := list.Retired
 	// A crash between the two writes of SaveHubKeys can leave the current
 	// key listed as retired too: it is current.
-	curKID, _ := current.KeyID()
+	curKID := current.KeyID()
 	kept := retired[:0]
 	for _, r := range retired {
 		if kid, _ := r.Key.KeyID(); kid != curKID {
@@ -99,9 +120,14 @@ func (f *HubKeyFiles) Load() (HubKeySet, error) {
 	return HubKeySet{Current: current, Retired: kept}, nil
 }
 
-// retiredFile is hub-keys.json.
-type retiredFile struct {
+// hubKeyListFile is hub-keys.json.
+type hubKeyListFile struct {
+	Current *currentEntry  `json:"current,omitempty"`
 	Retired []retiredEntry `json:"retired"`
+}
+
+type currentEntry struct {
+	JWK json.RawMessage `json:"jwk"`
 }
 
 type retiredEntry struct {
@@ -109,47 +135,124 @@ type retiredEntry struct {
 	RetiredAt time.Time       `json:"retired_at"`
 }
 
-func (f *HubKeyFiles) loadRetired() ([]RetiredHubKey, error) {
-	path := filepath.Join(f.dir, HubRetiredKeyFile)
+// HubKeyList is hub-keys.json: the public half of a HubKeySet. Current is
+// nil in files written before it was listed there.
+type HubKeyList struct {
+	Current jwk.Key // public
+	Retired []RetiredHubKey
+}
+
+// PublicKeys is every key of the list, current first.
+func (l HubKeyList) PublicKeys() []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	if p, err := ed25519Public(l.Current); err == nil {
+		out = append(out, p)
+	}
+	for _, r := range l.Retired {
+		if p, err := ed25519Public(r.Key); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ReadHubKeyList reads dir's hub-keys.json; fs.ErrNotExist when there is
+// none (a hub key never rotated, written by an older version).
+func ReadHubKeyList(dir string) (HubKeyList, error) {
+	path := filepath.Join(dir, HubRetiredKeyFile)
 	raw, err := readPrivateFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, err
+		return HubKeyList{}, err
 	}
-	out, err := ParseRetiredHubKeys(raw)
+	out, err := ParseHubKeyList(raw)
 	if err != nil {
-		return nil, fmt.Errorf("hub keys %s: %w", path, err)
+		return HubKeyList{}, fmt.Errorf("hub keys %s: %w", path, err)
 	}
 	return out, nil
 }
 
-// ParseRetiredHubKeys decodes hub-keys.json: every key must be a public
+// WriteHubKeyList replaces dir's hub-keys.json with the public half of set.
+func WriteHubKeyList(dir string, set HubKeySet) error {
+	raw, err := MarshalHubKeyList(set)
+	if err != nil {
+		return err
+	}
+	return writePrivateFile(filepath.Join(dir, HubRetiredKeyFile), raw)
+}
+
+// MarshalHubKeyList renders the public half of set as hub-keys.json.
+func MarshalHubKeyList(set HubKeySet) ([]byte, error) {
+	file := hubKeyListFile{Retired: make([]retiredEntry, 0, len(set.Retired))}
+	if set.Current != nil {
+		pub, err := hubPublicKey(set.Current)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(pub)
+		if err != nil {
+			return nil, err
+		}
+		file.Current = &currentEntry{JWK: raw}
+	}
+	for _, r := range set.Retired {
+		pub, err := seal.PublicKey(r.Key)
+		if err != nil {
+			return nil, fmt.Errorf("hub key: retired key: %w", err)
+		}
+		raw, err := json.Marshal(pub)
+		if err != nil {
+			return nil, err
+		}
+		file.Retired = append(file.Retired, retiredEntry{JWK: raw, RetiredAt: r.RetiredAt.UTC()})
+	}
+	out, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// ParseHubKeyList decodes hub-keys.json: every key must be a public
 // Ed25519 signing key of the profile.
-func ParseRetiredHubKeys(raw []byte) ([]RetiredHubKey, error) {
+func ParseHubKeyList(raw []byte) (HubKeyList, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	var file retiredFile
+	var file hubKeyListFile
 	if err := dec.Decode(&file); err != nil {
-		return nil, fmt.Errorf("not a retired key list: %w", err)
+		return HubKeyList{}, fmt.Errorf("not a hub key list: %w", err)
 	}
 	if dec.More() {
-		return nil, errors.New("data after the retired key list")
+		return HubKeyList{}, errors.New("data after the hub key list")
 	}
-	out := make([]RetiredHubKey, 0, len(file.Retired))
-	for i, e := range file.Retired {
-		set, err := seal.ParseSet([]byte(`{"keys":[` + string(e.JWK) + `]}`))
+	var out HubKeyList
+	if file.Current != nil {
+		k, err := parsePublicHubKey(file.Current.JWK)
 		if err != nil {
-			return nil, fmt.Errorf("retired key %d: %w", i, err)
+			return HubKeyList{}, fmt.Errorf("current key: %w", err)
 		}
-		k, _ := set.Key(0)
-		if _, err := ed25519Public(k); err != nil {
-			return nil, fmt.Errorf("retired key %d: %w", i, err)
+		out.Current = k
+	}
+	out.Retired = make([]RetiredHubKey, 0, len(file.Retired))
+	for i, e := range file.Retired {
+		k, err := parsePublicHubKey(e.JWK)
+		if err != nil {
+			return HubKeyList{}, fmt.Errorf("retired key %d: %w", i, err)
 		}
-		out = append(out, RetiredHubKey{Key: k, RetiredAt: e.RetiredAt})
+		out.Retired = append(out.Retired, RetiredHubKey{Key: k, RetiredAt: e.RetiredAt})
 	}
 	return out, nil
+}
+
+func parsePublicHubKey(raw json.RawMessage) (jwk.Key, error) {
+	set, err := seal.ParseSet([]byte(`{"keys":[` + string(raw) + `]}`))
+	if err != nil {
+		return nil, err
+	}
+	k, _ := set.Key(0)
+	if _, err := ed25519Public(k); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // ParseHubKeyFile decodes hub.jwk: a private Ed25519 signing key of the
@@ -211,35 +314,24 @@ func EncryptHubKey(k jwk.Key, passphrase []byte) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// SaveHubKeys writes the retired keys, then the private key, each through a
+// SaveHubKeys writes hub-keys.json, then the private key, each through a
 // synced temporary file renamed into place. A crash between the two leaves
-// the old private key with the new retired list, which Load reconciles:
-// the old key stays current, and still trusted.
+// the old private key with the new list, which Load reconciles: the old
+// key stays current, and still trusted.
 func (f *HubKeyFiles) SaveHubKeys(_ context.Context, set HubKeySet) error {
-	file := retiredFile{Retired: make([]retiredEntry, 0, len(set.Retired))}
-	for _, r := range set.Retired {
-		pub, err := seal.PublicKey(r.Key)
-		if err != nil {
-			return fmt.Errorf("hub key: retired key: %w", err)
-		}
-		raw, err := json.Marshal(pub)
-		if err != nil {
-			return err
-		}
-		file.Retired = append(file.Retired, retiredEntry{JWK: raw, RetiredAt: r.RetiredAt.UTC()})
+	cur, ok := set.Current.(*jwkHubSigner)
+	if !ok {
+		return fmt.Errorf("hub key: %s is not held in memory and cannot be written to a file", set.Current.KeyID())
 	}
-	retired, err := json.MarshalIndent(file, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writePrivateFile(filepath.Join(f.dir, HubRetiredKeyFile), append(retired, '\n')); err != nil {
+	if err := WriteHubKeyList(f.dir, set); err != nil {
 		return err
 	}
 	var priv []byte
+	var err error
 	if len(f.passphrase) > 0 {
-		priv, err = EncryptHubKey(set.Current, f.passphrase)
+		priv, err = EncryptHubKey(cur.key, f.passphrase)
 	} else {
-		priv, err = json.MarshalIndent(set.Current, "", "  ")
+		priv, err = json.MarshalIndent(cur.key, "", "  ")
 		priv = append(priv, '\n')
 	}
 	if err != nil {

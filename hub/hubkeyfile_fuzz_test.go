@@ -59,17 +59,22 @@ func FuzzParseRetiredHubKeys(f *testing.F) {
 	k := fuzzHubKey(f)
 	pub, _ := seal.PublicKey(k)
 	raw, _ := json.Marshal(pub)
-	good, _ := json.Marshal(retiredFile{Retired: []retiredEntry{{JWK: raw, RetiredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}})
+	good, _ := json.Marshal(hubKeyListFile{Current: &currentEntry{JWK: raw}, Retired: []retiredEntry{{JWK: raw, RetiredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}})
 	f.Add(good)
 	f.Add([]byte(`{"retired":[]}`))
 	f.Add([]byte(`{"retired":[{"jwk":{"kty":"OKP","crv":"X25519","x":"AAAA","kid":"e","alg":"ECDH-ES+A256KW","use":"enc"}}]}`))
 	f.Add([]byte(`{"retired":null,"extra":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		keys, err := ParseRetiredHubKeys(data)
+		list, err := ParseHubKeyList(data)
 		if err != nil {
 			return
 		}
-		for i, r := range keys {
+		if list.Current != nil {
+			if priv, _ := jwk.IsPrivateKey(list.Current); priv {
+				t.Fatal("the current key is listed with its private half")
+			}
+		}
+		for i, r := range list.Retired {
 			if priv, _ := jwk.IsPrivateKey(r.Key); priv {
 				t.Fatalf("retired key %d is private", i)
 			}

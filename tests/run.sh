@@ -40,6 +40,18 @@ ensure_promtool() {
 }
 ensure_promtool
 
+# SoftHSM 2 is the PKCS#11 token of the hub-key tests (adapters/pkcs11,
+# tests/security); gcc builds the cgo that loads a PKCS#11 module. Debian
+# packages softhsm2 and gcc.
+ensure_softhsm() {
+  command -v softhsm2-util >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || { echo "softhsm2 or gcc missing: apt-get install softhsm2 gcc"; return 0; }
+  echo "== installing SoftHSM 2 and gcc (Debian packages softhsm2, gcc)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq </dev/null >&2 && apt-get install -y -qq --no-install-recommends softhsm2 gcc libc6-dev </dev/null >&2
+}
+ensure_softhsm
+
 # The browser tests (tests/browser) drive Debian's Chromium with
 # playwright-core; setup.sh installs both, idempotently. In CI a failed
 # setup fails the run (the test would fail anyway); elsewhere the browser

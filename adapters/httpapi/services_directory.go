@@ -90,10 +90,21 @@ func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request, dir *servi
 		entry.Record, entry.Coverage = m.record, m.coverage
 		list = append(list, entry)
 	}
+	// Every hub key, current first: during a rotation other hub processes
+	// still sign with the previous key until they reload it, and receipts
+	// signed before stay verifiable.
 	hubSet := jwk.NewSet()
-	_ = hubSet.AddKey(s.hub.PublicKey())
+	hubKeys := []map[string]any{}
+	for _, k := range s.hub.HubKeys() {
+		_ = hubSet.AddKey(k.JWK)
+		entry := map[string]any{"kid": k.KID, "status": k.Status}
+		if !k.RetiredAt.IsZero() {
+			entry["retired_at"] = k.RetiredAt.UTC().Format(time.RFC3339)
+		}
+		hubKeys = append(hubKeys, entry)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet, "audit_key": s.hub.Audit().VerifierKey()},
+		"hub":      map[string]any{"id": s.hub.ID(), "jwks": hubSet, "keys": hubKeys, "audit_key": s.hub.Audit().VerifierKey()},
 		"as_of":    q.AsOf,
 		"agencies": list,
 		"revoked":  directoryRevocations(keys.Revocations()),

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -158,12 +159,12 @@ func backupHub(ctx context.Context, dataDir, out string) (*backupManifest, error
 	if _, err := os.Lstat(out); err == nil {
 		return nil, fmt.Errorf("backup: %s already exists: refusing to overwrite it", out)
 	}
-	for _, name := range []string{storeFile, hubKeyFile, caseKeyFile} {
+	for _, name := range []string{storeFile, caseKeyFile} {
 		if _, err := os.Stat(filepath.Join(dataDir, name)); err != nil {
 			return nil, fmt.Errorf("backup: %s is not the data directory of an embedded hub: %w", dataDir, err)
 		}
 	}
-	hubKey, err := seal.ReadKeyFile(filepath.Join(dataDir, hubKeyFile))
+	hubKeys, err := hubPublicKeys(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
@@ -178,7 +179,7 @@ func backupHub(ctx context.Context, dataDir, out string) (*backupManifest, error
 	if err := snapshotSQLite(ctx, filepath.Join(dataDir, storeFile), snapshot); err != nil {
 		return nil, err
 	}
-	state, err := verifyStoreSnapshot(ctx, snapshot, hubKey)
+	state, err := verifyStoreSnapshot(ctx, snapshot, hubKeys)
 	if err != nil {
 		return nil, fmt.Errorf("backup: the snapshot does not verify: %w", err)
 	}
@@ -188,8 +189,11 @@ func backupHub(ctx context.Context, dataDir, out string) (*backupManifest, error
 	small := map[string][]byte{}
 	for _, name := range []string{hubKeyFile, hub.HubRetiredKeyFile, caseKeyFile, adminTokenFile} {
 		b, err := readSmallFile(filepath.Join(dataDir, name))
-		if errors.Is(err, fs.ErrNotExist) && (name == adminTokenFile || name == hub.HubRetiredKeyFile) {
-			continue // the token came from RELAIS_ADMIN_TOKEN; the hub key was never rotated
+		if errors.Is(err, fs.ErrNotExist) && (name == adminTokenFile || name == hub.HubRetiredKeyFile || name == hubKeyFile) {
+			// The token came from RELAIS_ADMIN_TOKEN; the hub key list was
+			// never written (hubPublicKeys then read hub.jwk); the hub key
+			// is on a PKCS#11 token.
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
@@ -251,15 +255,35 @@ func snapshotSQLite(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// verifyStoreSnapshot checks a store file that nothing else uses: SQLite's
-// integrity check, then that its audit log's latest checkpoint is signed by
-// hubKey and that the tree it holds extends that checkpoint. It returns nil
-// state when the log has no checkpoint yet.
-func verifyStoreSnapshot(ctx context.Context, dbPath string, hubKey jwk.Key) (*auditState, error) {
+// hubPublicKeys are the keys a backup checks checkpoints with: those of
+// hub-keys.json (current and retired), else hub.jwk's, which must then be
+// a plain key file (a data directory of an older version that never
+// listed its current key). No private key is needed: the hub key may be
+// encrypted, or on a PKCS#11 token.
+func hubPublicKeys(dir string) ([]ed25519.PublicKey, error) {
+	list, err := hub.ReadHubKeyList(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if list.Current != nil {
+		return list.PublicKeys(), nil
+	}
+	key, err := seal.ReadKeyFile(filepath.Join(dir, hubKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w (`relais serve` lists the hub's public keys in %s when it starts: start it once with this version)", err, hub.HubRetiredKeyFile)
+	}
 	var priv ed25519.PrivateKey
-	if err := jwk.Export(hubKey, &priv); err != nil {
+	if err := jwk.Export(key, &priv); err != nil {
 		return nil, fmt.Errorf("hub key: %w", err)
 	}
+	return append([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, list.PublicKeys()...), nil
+}
+
+// verifyStoreSnapshot checks a store file that nothing else uses: SQLite's
+// integrity check, then that its audit log's latest checkpoint is signed by
+// one of hubKeys and that the tree it holds extends that checkpoint. It
+// returns nil state when the log has no checkpoint yet.
+func verifyStoreSnapshot(ctx context.Context, dbPath string, hubKeys []ed25519.PublicKey) (*auditState, error) {
 	// immutable: the file is a private copy, read without locks or a
 	// write-ahead log, and never changed by the check.
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&immutable=1")
@@ -285,12 +309,17 @@ func verifyStoreSnapshot(ctx context.Context, dbPath string, hubKey jwk.Key) (*a
 	// The checkpoint names its log on its first line; the signature check
 	// below makes sure that name is the hub key's.
 	origin, _, _ := strings.Cut(note, "\n")
-	pub := priv.Public().(ed25519.PublicKey)
-	cp, err := audit.ParseCheckpoint([]byte(note), origin, pub)
+	cp, err := audit.ParseCheckpointWithKeys([]byte(note), origin, hubKeys)
 	if err != nil {
-		return nil, fmt.Errorf("latest audit checkpoint (is hub.jwk the key of this store?): %w", err)
+		return nil, fmt.Errorf("latest audit checkpoint (are hub.jwk and hub-keys.json the keys of this store?): %w", err)
 	}
-	log, err := audit.New(audit.Config{Origin: origin, Signer: priv, Dialect: audit.DialectSQLite})
+	// The log is only read here (head, proofs); audit.New wants a signer,
+	// and this one never signs anything.
+	_, reader, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	log, err := audit.New(audit.Config{Origin: origin, Signer: reader, Dialect: audit.DialectSQLite})
 	if err != nil {
 		return nil, err
 	}
@@ -463,11 +492,11 @@ func restoreHub(ctx context.Context, in, dataDir string, force bool) (*backupMan
 	if err != nil {
 		return nil, fmt.Errorf("restore: %s: %w", in, err)
 	}
-	hubKey, err := seal.ReadKeyFile(filepath.Join(staging, hubKeyFile))
+	hubKeys, err := hubPublicKeys(staging)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	state, err := verifyStoreSnapshot(ctx, filepath.Join(staging, storeFile), hubKey)
+	state, err := verifyStoreSnapshot(ctx, filepath.Join(staging, storeFile), hubKeys)
 	if err != nil {
 		return nil, fmt.Errorf("restore: the store in the archive does not verify: %w", err)
 	}
@@ -533,10 +562,14 @@ func extractArchive(in, dir string) (*backupManifest, error) {
 		}
 		want[e.Path] = e
 	}
-	for _, required := range []string{storeFile, hubKeyFile, caseKeyFile} {
+	for _, required := range []string{storeFile, caseKeyFile} {
 		if _, ok := want[required]; !ok {
 			return nil, fmt.Errorf("manifest: %s is missing", required)
 		}
+	}
+	_, hasKey := want[hubKeyFile]
+	if _, hasList := want[hub.HubRetiredKeyFile]; !hasKey && !hasList {
+		return nil, fmt.Errorf("manifest: neither %s nor %s is there", hubKeyFile, hub.HubRetiredKeyFile)
 	}
 	for {
 		hdr, err := tr.Next()

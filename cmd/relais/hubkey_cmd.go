@@ -8,13 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/relais-hub/relais/adapters/pkcs11"
 	"github.com/relais-hub/relais/hub"
+	"github.com/relais-hub/relais/hub/audit"
 )
 
 // The hub's own key: where `relais serve` keeps it, its passphrase, and the
@@ -45,19 +49,79 @@ func hubKeyPassphrase(file string) ([]byte, error) {
 	return pass, nil
 }
 
-// loadHubKeys reads (or creates, on first start) the hub's key set in the
-// data directory.
-func loadHubKeys(ctx context.Context, o hubOptions) (*hub.HubKeyFiles, hub.HubKeySet, error) {
+// hubKeySource is where `relais serve` keeps the hub key: the data
+// directory's files, or a PKCS#11 token (--hub-key pkcs11:...).
+type hubKeySource struct {
+	store hub.HubKeyStore
+	set   hub.HubKeySet
+	// moveToToken: the token holds no key set yet and the data directory
+	// has a file key. The hub starts on the file key and rotates onto a key
+	// generated on the token, so the file key is retired like any other:
+	// logged, co-signing the handover checkpoint, trusted afterwards.
+	moveToToken bool
+	close       func()
+}
+
+// openHubKeys reads (or creates, on first start) the hub's key set.
+func openHubKeys(ctx context.Context, o hubOptions) (*hubKeySource, error) {
 	pass, err := hubKeyPassphrase(o.HubKeyPassphraseFile)
 	if err != nil {
-		return nil, hub.HubKeySet{}, err
+		return nil, err
 	}
 	files := hub.NewHubKeyFiles(o.Data, pass)
-	set, err := files.LoadOrCreate(ctx)
-	if err != nil {
-		return nil, hub.HubKeySet{}, err
+	if o.HubKey == "" || o.HubKey == "file" {
+		set, err := files.LoadOrCreate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Data directories of earlier versions list only retired keys:
+		// list the current one too, for backups that cannot read hub.jwk.
+		if list, err := hub.ReadHubKeyList(o.Data); err != nil || list.Current == nil {
+			if err := hub.WriteHubKeyList(o.Data, set); err != nil {
+				return nil, err
+			}
+		}
+		return &hubKeySource{store: files, set: set, close: func() {}}, nil
 	}
-	return files, set, nil
+	if !strings.HasPrefix(o.HubKey, "pkcs11:") {
+		return nil, fmt.Errorf("--hub-key: expected file or a pkcs11: URI")
+	}
+	cfg, err := pkcs11.ParseURI(o.HubKey)
+	if err != nil {
+		return nil, err
+	}
+	token, err := pkcs11.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	src := &hubKeySource{store: pkcs11.NewHubKeys(token, o.Data), close: func() { _ = token.Close() }}
+	src.set, err = src.store.LoadHubKeys(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		src.set, err = files.Load()
+		src.moveToToken = err == nil
+		if errors.Is(err, fs.ErrNotExist) {
+			src.set, err = src.store.(*pkcs11.HubKeys).Create(ctx)
+		}
+	}
+	if err != nil {
+		src.close()
+		return nil, err
+	}
+	return src, nil
+}
+
+// moveHubKeyToToken finishes what openHubKeys began when moveToToken is
+// set: the rotation onto the token, then the file key's removal.
+func moveHubKeyToToken(ctx context.Context, h *hub.Hub, o hubOptions) error {
+	k, err := h.RotateHubKey(ctx, audit.ActorAdmin)
+	if err != nil {
+		return fmt.Errorf("moving the hub key to the PKCS#11 token: %w", err)
+	}
+	if err := os.Remove(filepath.Join(o.Data, hub.HubKeyFile)); err != nil {
+		return fmt.Errorf("hub key moved to the PKCS#11 token, but the old key file stays: %w", err)
+	}
+	o.Logger.Info("hub key moved to the PKCS#11 token; the file key is retired and deleted", "kid", k.KID)
+	return nil
 }
 
 // hubCmd: `relais hub key rotate|list|encrypt`.

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,12 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -66,6 +67,11 @@ type hubOptions struct {
 	// HubKeyPassphraseFile names a file holding the passphrase of an
 	// encrypted hub.jwk (else RELAIS_HUB_KEY_PASSPHRASE; else plain).
 	HubKeyPassphraseFile string
+	// HubKey is where the hub key is kept: "file" (DATA/hub.jwk, the
+	// default) or a PKCS#11 URI (adapters/pkcs11).
+	HubKey string
+	// HubKeyReload is how often the key store is read again (hub.Config).
+	HubKeyReload time.Duration
 }
 
 // runningHub is a started hub and its HTTP server.
@@ -91,9 +97,25 @@ func serveCmd() *cobra.Command {
 			}
 			defer rh.Close()
 			opts.Logger.Info("hub ready", "url", rh.URL, "hub_id", opts.HubID, "data", opts.Data)
-			<-cmd.Context().Done()
-			opts.Logger.Info("shutting down")
-			return nil
+			// SIGHUP: read the hub key store now, to take a key another hub
+			// process rotated without waiting for --hub-key-reload.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-cmd.Context().Done():
+					opts.Logger.Info("shutting down")
+					return nil
+				case <-hup:
+					changed, err := rh.Hub.ReloadHubKeys(cmd.Context())
+					if err != nil {
+						opts.Logger.Error("hub key reload", "err", err)
+					} else {
+						opts.Logger.Info("hub key store read again", "changed", changed, "kid", rh.Hub.HubKeys()[0].KID)
+					}
+				}
+			}
 		},
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", envOr("RELAIS_LISTEN", "127.0.0.1:8470"), "address to listen on (RELAIS_LISTEN)")
@@ -109,6 +131,12 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().Float64Var((*float64)(&opts.Limits.Rate.IPRate), "rate-ip", 50, "requests per second per client address, for requests naming no agency or auditor and for refused ones; 0 disables")
 	cmd.Flags().IntVar(&opts.Limits.Rate.IPBurst, "rate-ip-burst", 200, "requests a client address may make at once")
 	cmd.Flags().DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", httpapi.DefaultReadHeaderTimeout, "time a client has to send its request headers before the connection is closed")
+	cmd.Flags().StringVar(&opts.HubKey, "hub-key", envOr("RELAIS_HUB_KEY", "file"), "where the hub's signing key is kept: file (DATA/hub.jwk) or a PKCS#11 URI, pkcs11:token=LABEL?module-path=LIB&pin-source=FILE (RELAIS_HUB_KEY)")
+	reload := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("RELAIS_HUB_KEY_RELOAD")); err == nil && d > 0 {
+		reload = d
+	}
+	cmd.Flags().DurationVar(&opts.HubKeyReload, "hub-key-reload", reload, "how often the hub reads its key store again, to take a key another hub process rotated; also on SIGHUP (RELAIS_HUB_KEY_RELOAD)")
 	cmd.Flags().StringVar(&opts.HubKeyPassphraseFile, "hub-key-passphrase-file", envOr("RELAIS_HUB_KEY_PASSPHRASE_FILE", ""), "file (mode 0600) holding the passphrase of an encrypted hub.jwk; RELAIS_HUB_KEY_PASSPHRASE also works (RELAIS_HUB_KEY_PASSPHRASE_FILE)")
 	return cmd
 }
@@ -122,11 +150,17 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	hubKeyFiles, keySet, err := loadHubKeys(ctx, o)
+	keys, err := openHubKeys(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	key := keySet.Current
+	started := false
+	defer func() {
+		if !started {
+			keys.close()
+		}
+	}()
+	key := keys.set.Current
 	caseKey, err := loadOrCreateSecret(filepath.Join(o.Data, "case.key"), 32)
 	if err != nil {
 		return nil, err
@@ -166,13 +200,13 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		store.Close()
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{ID: o.HubID, Key: key, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Registerer: reg, Transport: transport, Instance: o.Instance, Corridors: corridors, Attachments: attachmentSvc})
+	h, err := hub.New(hub.Config{ID: o.HubID, Signer: key, HubKeyReload: o.HubKeyReload, Store: store, CaseKey: caseKey, Audit: auditLog, Logger: o.Logger, Metrics: hub.NewMetrics(reg), Registerer: reg, Transport: transport, Instance: o.Instance, Corridors: corridors, Attachments: attachmentSvc})
 	if err != nil {
 		closeTransport()
 		store.Close()
 		return nil, err
 	}
-	if err := h.UseHubKeyStore(hubKeyFiles, keySet.Retired); err != nil {
+	if err := h.UseHubKeyStore(keys.store, keys.set.Retired); err != nil {
 		closeTransport()
 		store.Close()
 		return nil, err
@@ -181,6 +215,14 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 		closeTransport()
 		store.Close()
 		return nil, err
+	}
+	if keys.moveToToken {
+		if err := moveHubKeyToToken(ctx, h, o); err != nil {
+			h.Close()
+			closeTransport()
+			store.Close()
+			return nil, err
+		}
 	}
 	stopWatcher, err := watchDeadLetters(ctx, o, h)
 	if err != nil {
@@ -227,6 +269,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			o.Logger.Error("http server", "err", err)
 		}
 	}()
+	started = true
 	return &runningHub{
 		URL:        "http://" + ln.Addr().String(),
 		AdminToken: adminToken,
@@ -240,6 +283,7 @@ func startHub(ctx context.Context, o hubOptions) (*runningHub, error) {
 			stopPolicies()
 			closeTransport()
 			_ = store.Close()
+			keys.close()
 		},
 	}, nil
 }
@@ -267,16 +311,12 @@ func isPostgresURL(s string) bool {
 
 // newAuditLog builds the audit log signed with the hub key. Its origin names
 // the hub, so checkpoints of two hubs can never be confused.
-func newAuditLog(o hubOptions, key jwk.Key) (*audit.Log, error) {
-	var priv ed25519.PrivateKey
-	if err := jwk.Export(key, &priv); err != nil {
-		return nil, fmt.Errorf("hub key: %w", err)
-	}
+func newAuditLog(o hubOptions, key crypto.Signer) (*audit.Log, error) {
 	dialect := audit.DialectSQLite
 	if isPostgresURL(o.Store) {
 		dialect = audit.DialectPostgres
 	}
-	return audit.New(audit.Config{Origin: o.HubID + "/audit", Signer: priv, Dialect: dialect})
+	return audit.New(audit.Config{Origin: o.HubID + "/audit", Signer: key, Dialect: dialect})
 }
 
 // watchPolicies loads the corridor agreements and watches them for changes.

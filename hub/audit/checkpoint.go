@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"database/sql"
 	"errors"
@@ -83,15 +84,34 @@ func (l *Log) readCheckpoint(ctx context.Context, q Querier, query string, args 
 
 // noteSigner signs notes with an Ed25519 key under the log origin's name.
 // (note.NewSigner only takes the encoded "PRIVATE+KEY+…" string; the hub
-// holds its key as an ed25519.PrivateKey.)
+// holds its key as a crypto.Signer, which a PKCS#11 token never exports.)
 type noteSigner struct {
 	name string
 	hash uint32
-	key  ed25519.PrivateKey
+	key  crypto.Signer
 }
 
 func (s *noteSigner) Name() string    { return s.name }
 func (s *noteSigner) KeyHash() uint32 { return s.hash }
 func (s *noteSigner) Sign(msg []byte) ([]byte, error) {
-	return ed25519.Sign(s.key, msg), nil
+	// crypto.Hash(0): pure Ed25519 over the message, as note verifiers
+	// expect (not Ed25519ph).
+	sig, err := s.key.Sign(nil, msg, crypto.Hash(0))
+	if err != nil {
+		return nil, fmt.Errorf("audit: signing the checkpoint: %w", err)
+	}
+	return sig, nil
+}
+
+// ed25519PublicOf is the public key of an Ed25519 signer, or an error for
+// any other kind of key.
+func ed25519PublicOf(s crypto.Signer) (ed25519.PublicKey, error) {
+	if s == nil {
+		return nil, errors.New("audit: no signer")
+	}
+	pub, ok := s.Public().(ed25519.PublicKey)
+	if !ok || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("audit: the signer must hold an Ed25519 key, not a %T", s.Public())
+	}
+	return pub, nil
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -70,11 +71,11 @@ func (l *Log) PublicKeys() []ed25519.PublicKey {
 // BeginRotation makes next the signing key. Until EndRotation the previous
 // key signs too, so every checkpoint of the handover carries both
 // signatures; AbortRotation undoes it.
-func (l *Log) BeginRotation(next ed25519.PrivateKey) error {
-	if len(next) != ed25519.PrivateKeySize {
-		return fmt.Errorf("audit: the new hub key must be an Ed25519 private key (%d bytes), got %d", ed25519.PrivateKeySize, len(next))
+func (l *Log) BeginRotation(next crypto.Signer) error {
+	pub, err := ed25519PublicOf(next)
+	if err != nil {
+		return fmt.Errorf("audit: the new hub key: %w", err)
 	}
-	pub := next.Public().(ed25519.PublicKey)
 	vkey, err := VerifierKey(l.origin, pub)
 	if err != nil {
 		return err
@@ -93,6 +94,42 @@ func (l *Log) BeginRotation(next ed25519.PrivateKey) error {
 	}
 	l.handover = &rotation{signer: l.signer, pub: l.pub, verifierKey: l.verifierKey}
 	l.retired = append(l.retired, l.pub)
+	l.pub, l.verifierKey = pub, vkey
+	l.signer = &noteSigner{name: l.origin, hash: v.KeyHash(), key: next}
+	return nil
+}
+
+// Adopt makes next the signing key at once, the current key becoming a
+// retired one: for a hub process that finds that another process rotated
+// the shared key, whose handover checkpoint that process already signed.
+func (l *Log) Adopt(next crypto.Signer) error {
+	pub, err := ed25519PublicOf(next)
+	if err != nil {
+		return fmt.Errorf("audit: the new hub key: %w", err)
+	}
+	vkey, err := VerifierKey(l.origin, pub)
+	if err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return fmt.Errorf("audit: verifier: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.handover != nil {
+		return ErrRotating
+	}
+	if l.pub.Equal(pub) {
+		return nil
+	}
+	kept := l.retired[:0]
+	for _, r := range l.retired {
+		if !r.Equal(pub) {
+			kept = append(kept, r)
+		}
+	}
+	l.retired = append(kept, l.pub)
 	l.pub, l.verifierKey = pub, vkey
 	l.signer = &noteSigner{name: l.origin, hash: v.KeyHash(), key: next}
 	return nil

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"database/sql"
 	"errors"
@@ -26,8 +27,9 @@ type Config struct {
 	// Origin is the checkpoint origin line and the name of the signing key,
 	// e.g. "relais.hub.example/log". It must not contain spaces or '+'.
 	Origin string
-	// Signer is the hub's Ed25519 key; it signs checkpoints.
-	Signer ed25519.PrivateKey
+	// Signer is the hub's Ed25519 key, in memory (an ed25519.PrivateKey)
+	// or on a PKCS#11 token; it signs checkpoints.
+	Signer crypto.Signer
 	// Dialect is DialectSQLite or DialectPostgres.
 	Dialect string
 	// Now stamps events appended without a time; time.Now when nil.
@@ -68,13 +70,13 @@ func New(cfg Config) (*Log, error) {
 	if err := checkDialect(cfg.Dialect); err != nil {
 		return nil, err
 	}
-	if len(cfg.Signer) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("audit: signer must be an Ed25519 private key (%d bytes), got %d bytes", ed25519.PrivateKeySize, len(cfg.Signer))
+	pub, err := ed25519PublicOf(cfg.Signer)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Origin == "" || strings.ContainsAny(cfg.Origin, "\n") {
 		return nil, fmt.Errorf("audit: origin %q must be one non-empty line", cfg.Origin)
 	}
-	pub := cfg.Signer.Public().(ed25519.PublicKey)
 	vkey, err := VerifierKey(cfg.Origin, pub)
 	if err != nil {
 		return nil, err

@@ -110,6 +110,10 @@ type party struct {
 type worldOptions struct {
 	limits    httpapi.Limits
 	configure func(*hub.Config)
+	// dir, signer and keyStore: see relaistest.WorldOptions.
+	dir      string
+	signer   hub.HubSigner
+	keyStore hub.HubKeyStore
 }
 
 func newWorld(t *testing.T) *world { return newWorldWith(t, worldOptions{}) }
@@ -121,6 +125,7 @@ func newWorldWith(t *testing.T, o worldOptions) *world {
 	hw := relaistest.NewWorld(t, relaistest.WorldOptions{
 		HubID: secHubID, AdminToken: secAdminToken, AuditOrigin: "relais.test/security",
 		Logger: logger, Configure: o.configure,
+		Dir: o.dir, Signer: o.signer, KeyStore: o.keyStore,
 	})
 	w := &world{hw: hw, store: hw.Store, url: hw.URL(), logs: logs}
 	if o.limits != (httpapi.Limits{}) {

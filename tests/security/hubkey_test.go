@@ -166,14 +166,10 @@ func TestHubKeyRotationKeepsEverythingSignedBeforeVerifiable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if kid, _ := set.Current.KeyID(); kid != newKID || len(set.Retired) != 1 {
+		if kid := set.Current.KeyID(); kid != newKID || len(set.Retired) != 1 {
 			t.Fatalf("on disk: current %s, %d retired", kid, len(set.Retired))
 		}
-		var priv ed25519.PrivateKey
-		if err := jwk.Export(set.Current, &priv); err != nil {
-			t.Fatal(err)
-		}
-		restarted, err := audit.New(audit.Config{Origin: w.hw.Audit.Origin(), Signer: priv, Dialect: audit.DialectSQLite})
+		restarted, err := audit.New(audit.Config{Origin: w.hw.Audit.Origin(), Signer: set.Current, Dialect: audit.DialectSQLite})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,9 +237,16 @@ func TestTheHubKeyAtRestIsPrivateAndOptionallyEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("the file holds no key material in clear", func(t *testing.T) {
-		var priv ed25519.PrivateKey
-		if err := jwk.Export(set.Current, &priv); err != nil {
+		key, err := hub.ParseHubKeyFile(raw, pass)
+		if err != nil {
 			t.Fatal(err)
+		}
+		var priv ed25519.PrivateKey
+		if err := jwk.Export(key, &priv); err != nil {
+			t.Fatal(err)
+		}
+		if !priv.Public().(ed25519.PublicKey).Equal(set.Current.Public()) {
+			t.Fatal("the file holds another key than the one saved")
 		}
 		d := base64.RawURLEncoding.EncodeToString(priv.Seed())
 		if strings.Contains(string(raw), d) || strings.Contains(string(raw), `"d"`) || strings.HasPrefix(strings.TrimSpace(string(raw)), "{") {
@@ -255,8 +258,7 @@ func TestTheHubKeyAtRestIsPrivateAndOptionallyEncrypted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, _ := again.Current.KeyID()
-		b, _ := set.Current.KeyID()
+		a, b := again.Current.KeyID(), set.Current.KeyID()
 		if a != b {
 			t.Fatalf("reloaded %s, saved %s", a, b)
 		}

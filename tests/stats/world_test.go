@@ -3,6 +3,7 @@ package stats_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -139,7 +140,7 @@ func openPostgres(t *testing.T, priv []byte) (*audit.Log, *sqlstore.Store) {
 	ctx := context.Background()
 	dsn := os.Getenv("RELAIS_TEST_POSTGRES")
 	newLog := func() *audit.Log {
-		l, err := audit.New(audit.Config{Origin: testHubID + "/audit", Signer: priv, Dialect: audit.DialectPostgres})
+		l, err := audit.New(audit.Config{Origin: testHubID + "/audit", Signer: ed25519.PrivateKey(priv), Dialect: audit.DialectPostgres})
 		if err != nil {
 			t.Fatal(err)
 		}

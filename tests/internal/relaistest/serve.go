@@ -39,11 +39,17 @@ func FreeAddr(t testing.TB) string {
 // but a hub restarted inside a subtest may need to outlive it.
 func StartServe(t testing.TB, owner interface{ Cleanup(func()) }, bin, addr, data, logPath string) *Hub {
 	t.Helper()
+	return StartServeArgs(t, owner, bin, addr, data, logPath)
+}
+
+// StartServeArgs is StartServe with more arguments for `relais serve`.
+func StartServeArgs(t testing.TB, owner interface{ Cleanup(func()) }, bin, addr, data, logPath string, args ...string) *Hub {
+	t.Helper()
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", data)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", data}, args...)...)
 	cmd.Env = CleanEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

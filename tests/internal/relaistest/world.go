@@ -3,6 +3,7 @@ package relaistest
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -45,6 +46,11 @@ type WorldOptions struct {
 	// settings a test needs beyond ID, key, store, case key, audit log and
 	// logger.
 	Configure func(*hub.Config)
+	// Signer, when set, is the hub key (a key on a PKCS#11 token) instead
+	// of a fresh in-memory one, and KeyStore, when set, is where the hub
+	// rotates and reloads it (hub.UseHubKeyStore).
+	Signer   hub.HubSigner
+	KeyStore hub.HubKeyStore
 }
 
 // World is a hub assembled in process — hub key, audit log, SQLite store,
@@ -79,13 +85,18 @@ func NewWorld(tb testing.TB, opts WorldOptions) *World {
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.NewRegistry()
 	}
-	key, priv := NewHubKey(tb)
-	w.Audit, w.Store = OpenAuditedStore(tb, filepath.Join(w.Dir, opts.DBPath), opts.AuditOrigin, priv)
-	cfg := hub.Config{ID: opts.HubID, Key: key, Store: w.Store, CaseKey: NewCaseKey(), Audit: w.Audit, Logger: opts.Logger}
+	cfg := hub.Config{ID: opts.HubID, Signer: opts.Signer, CaseKey: NewCaseKey(), Logger: opts.Logger}
+	var signer crypto.Signer = opts.Signer
+	if opts.Signer == nil {
+		key, priv := NewHubKey(tb)
+		cfg.Key, signer = key, priv
+	}
+	w.Audit, w.Store = OpenAuditedStore(tb, filepath.Join(w.Dir, opts.DBPath), opts.AuditOrigin, signer)
+	cfg.Store, cfg.Audit = w.Store, w.Audit
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	w.Hub = StartHub(tb, ctx, cfg)
+	w.Hub = startHubWith(tb, ctx, cfg, opts.KeyStore)
 	w.Server = httptest.NewServer(httpapi.New(httpapi.Config{Hub: w.Hub, AdminToken: opts.AdminToken, Gatherer: opts.Gatherer, Logger: opts.Logger}))
 	tb.Cleanup(w.Server.Close)
 	return w
@@ -119,7 +130,7 @@ func NewHubKey(tb testing.TB) (jwk.Key, ed25519.PrivateKey) {
 
 // OpenAuditedStore makes an audit log signed by signer and opens the
 // SQLite store at path on it; the store is closed when the test ends.
-func OpenAuditedStore(tb testing.TB, path, origin string, signer ed25519.PrivateKey) (*audit.Log, *sqlstore.Store) {
+func OpenAuditedStore(tb testing.TB, path, origin string, signer crypto.Signer) (*audit.Log, *sqlstore.Store) {
 	tb.Helper()
 	log, err := audit.New(audit.Config{Origin: origin, Signer: signer, Dialect: audit.DialectSQLite})
 	if err != nil {
@@ -143,9 +154,19 @@ func NewCaseKey() []byte {
 // StartHub builds and runs a hub; it is closed when the test ends.
 func StartHub(tb testing.TB, ctx context.Context, cfg hub.Config) *hub.Hub {
 	tb.Helper()
+	return startHubWith(tb, ctx, cfg, nil)
+}
+
+func startHubWith(tb testing.TB, ctx context.Context, cfg hub.Config, keys hub.HubKeyStore) *hub.Hub {
+	tb.Helper()
 	h, err := hub.New(cfg)
 	if err != nil {
 		tb.Fatalf("hub.New: %v", err)
+	}
+	if keys != nil {
+		if err := h.UseHubKeyStore(keys, nil); err != nil {
+			tb.Fatalf("hub key store: %v", err)
+		}
 	}
 	if err := h.Run(ctx); err != nil {
 		tb.Fatalf("hub.Run: %v", err)
