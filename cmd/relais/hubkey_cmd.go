@@ -155,8 +155,11 @@ audit log and sign the checkpoint covering it with both keys. Checkpoints
 and receipts signed before stay verifiable: the old public key is kept in
 the hub's key set (GET /v1/audit/keys, 'relais hub key list').
 
-With several hub processes on one store, copy the data directory's
-hub.jwk and hub-keys.json to the others and restart them.`,
+With several hub processes on one store: on a shared PKCS#11 token the
+others take the new key within --hub-key-reload (30 s); with key files,
+copy hub.jwk and hub-keys.json of the hub that rotated to the others,
+which take them at their next reload or at SIGHUP. Until then they sign
+with the old key, which stays trusted.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adminToken == "" {
 				return errors.New(inLang(lang, "le jeton d'administration est requis (--admin-token ou RELAIS_ADMIN_TOKEN)", "the admin token is required (--admin-token or RELAIS_ADMIN_TOKEN)"))
