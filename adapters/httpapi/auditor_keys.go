@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -55,17 +52,12 @@ func (s *Server) postAuditorKey(w http.ResponseWriter, r *http.Request) {
 	if !s.requireAdmin(w, r, "adding auditor keys") {
 		return
 	}
-	var req struct {
-		JWK json.RawMessage `json:"jwk"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || len(req.JWK) == 0 {
-		writeProblem(w, r, contracts.Refuse(contracts.CodeAuditorInvalid, "body must be {jwk}"))
+	jwkRaw, ok := decodeKeyRequest(w, r, contracts.CodeAuditorInvalid)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
-	k, err := s.hub.AddAuditorKey(r.Context(), id, req.JWK, audit.ActorAdmin)
+	k, err := s.hub.AddAuditorKey(r.Context(), id, jwkRaw, audit.ActorAdmin)
 	if err != nil {
 		writeProblem(w, r, err)
 		return
@@ -79,18 +71,9 @@ func (s *Server) postRevokeAuditorKey(w http.ResponseWriter, r *http.Request) {
 	if !s.requireAdmin(w, r, "revoking auditor keys") {
 		return
 	}
-	var req struct {
-		RevokedAt *time.Time `json:"revoked_at"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeProblem(w, r, contracts.Refuse(contracts.CodeBadRequest, "body must be {revoked_at} with an RFC 3339 time, or empty"))
+	at, ok := decodeRevocationRequest(w, r)
+	if !ok {
 		return
-	}
-	var at time.Time
-	if req.RevokedAt != nil {
-		at = *req.RevokedAt
 	}
 	rev, err := s.hub.RevokeAuditorKey(r.Context(), r.PathValue("id"), r.PathValue("kid"), at, audit.ActorAdmin)
 	if err != nil {

@@ -54,16 +54,11 @@ func (s *Server) postAgencyKey(w http.ResponseWriter, r *http.Request) {
 	if !s.requireAdmin(w, r, "adding agency keys") {
 		return
 	}
-	var req struct {
-		JWK json.RawMessage `json:"jwk"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || len(req.JWK) == 0 {
-		writeProblem(w, r, contracts.Refuse(contracts.CodeAgencyInvalid, "body must be {jwk}"))
+	jwkRaw, ok := decodeKeyRequest(w, r, contracts.CodeAgencyInvalid)
+	if !ok {
 		return
 	}
-	k, err := s.hub.AddAgencyKey(r.Context(), r.PathValue("id"), req.JWK, "admin")
+	k, err := s.hub.AddAgencyKey(r.Context(), r.PathValue("id"), jwkRaw, "admin")
 	if err != nil {
 		writeProblem(w, r, err)
 		return
@@ -79,18 +74,9 @@ func (s *Server) postRevokeKey(w http.ResponseWriter, r *http.Request) {
 	if !s.requireAdmin(w, r, "revoking agency keys") {
 		return
 	}
-	var req struct {
-		RevokedAt *time.Time `json:"revoked_at"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeProblem(w, r, contracts.Refuse(contracts.CodeBadRequest, "body must be {revoked_at} with an RFC 3339 time, or empty"))
+	at, ok := decodeRevocationRequest(w, r)
+	if !ok {
 		return
-	}
-	var at time.Time
-	if req.RevokedAt != nil {
-		at = *req.RevokedAt
 	}
 	rev, err := s.hub.RevokeAgencyKey(r.Context(), r.PathValue("id"), r.PathValue("kid"), at, "admin")
 	if err != nil {
@@ -98,4 +84,37 @@ func (s *Server) postRevokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, directoryRevocation{Agency: rev.Agency, KID: rev.KID, Use: rev.Use, RevokedAt: rev.RevokedAt})
+}
+
+// decodeKeyRequest reads {"jwk": {...}}, the body that adds a key to an
+// agency or an auditor; a refusal carries code.
+func decodeKeyRequest(w http.ResponseWriter, r *http.Request, code contracts.Code) (json.RawMessage, bool) {
+	var req struct {
+		JWK json.RawMessage `json:"jwk"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || len(req.JWK) == 0 {
+		writeProblem(w, r, contracts.Refuse(code, "body must be {jwk}"))
+		return nil, false
+	}
+	return req.JWK, true
+}
+
+// decodeRevocationRequest reads {"revoked_at": RFC3339} or an empty body
+// (zero time: the hub takes now), the body that revokes a key.
+func decodeRevocationRequest(w http.ResponseWriter, r *http.Request) (time.Time, bool) {
+	var req struct {
+		RevokedAt *time.Time `json:"revoked_at"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeProblem(w, r, contracts.Refuse(contracts.CodeBadRequest, "body must be {revoked_at} with an RFC 3339 time, or empty"))
+		return time.Time{}, false
+	}
+	if req.RevokedAt == nil {
+		return time.Time{}, true
+	}
+	return *req.RevokedAt, true
 }
